@@ -1,0 +1,13 @@
+# System libraries, all from Debian packages (scripts/install-deps.sh).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(fmt REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(nlohmann_json REQUIRED)
+pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
+if(LTXBUS_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(LTXBUS_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
