@@ -58,7 +58,8 @@ class PosixSequentialFile final : public SequentialFile {
 Status PreadFully(int fd, const std::string& path, uint64_t offset, std::span<uint8_t> dst) {
   size_t done = 0;
   while (done < dst.size()) {
-    ssize_t n = ::pread(fd, dst.data() + done, dst.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, dst.data() + done, dst.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno("pread " + path, errno);

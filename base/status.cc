@@ -6,15 +6,24 @@ namespace ltxbus {
 
 std::string_view CodeName(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "OK";
-    case Status::Code::kCorruption: return "corruption";
-    case Status::Code::kInvalidArgument: return "invalid argument";
-    case Status::Code::kIOError: return "I/O error";
-    case Status::Code::kNotFound: return "not found";
-    case Status::Code::kConflict: return "conflict";
-    case Status::Code::kUnavailable: return "unavailable";
-    case Status::Code::kTimeout: return "timeout";
-    case Status::Code::kInternal: return "internal error";
+    case Status::Code::kOk:
+      return "OK";
+    case Status::Code::kCorruption:
+      return "corruption";
+    case Status::Code::kInvalidArgument:
+      return "invalid argument";
+    case Status::Code::kIOError:
+      return "I/O error";
+    case Status::Code::kNotFound:
+      return "not found";
+    case Status::Code::kConflict:
+      return "conflict";
+    case Status::Code::kUnavailable:
+      return "unavailable";
+    case Status::Code::kTimeout:
+      return "timeout";
+    case Status::Code::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

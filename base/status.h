@@ -92,7 +92,7 @@ std::string_view CodeName(Status::Code code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) v_ = Status::Internal("Result constructed from an OK status");
   }
@@ -119,9 +119,9 @@ class [[nodiscard]] Result {
 #define LTXBUS_CONCAT(a, b) LTXBUS_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define LTXBUS_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::ltxbus::Status ltxbus_status_ = (expr);     \
+#define LTXBUS_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::ltxbus::Status ltxbus_status_ = (expr);        \
     if (!ltxbus_status_.ok()) return ltxbus_status_; \
   } while (0)
 

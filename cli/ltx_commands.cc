@@ -45,8 +45,8 @@ Status Dump(const std::string& path, bool as_json) {
   const ltx::Header& h = dec.header();
   nlohmann::json pages = nlohmann::json::array();
   if (!as_json) {
-    std::printf("Header:\n  Flags:       0x%08x%s\n  Page size:   %u\n  Commit:      %u\n",
-                h.flags, h.HasChecksums() ? "" : " (NoChecksum)", h.page_size, h.commit);
+    std::printf("Header:\n  Flags:       0x%08x%s\n  Page size:   %u\n  Commit:      %u\n", h.flags,
+                h.HasChecksums() ? "" : " (NoChecksum)", h.page_size, h.commit);
     std::printf("  Min TXID:    %s\n  Max TXID:    %s\n  Timestamp:   %lld ms\n",
                 FormatTXID(h.min_txid).c_str(), FormatTXID(h.max_txid).c_str(),
                 static_cast<long long>(h.timestamp_ms));
@@ -89,10 +89,10 @@ Status Dump(const std::string& path, bool as_json) {
                         {"size", dec.bytes_read()}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("\nTrailer:\n  Post-apply:  %s\n  File:        %s\n\n%u pages, %s encoding, %llu bytes\n",
-                Hex(dec.trailer().post_apply_checksum).c_str(),
-                Hex(dec.trailer().file_checksum).c_str(), dec.page_count(), encoding.c_str(),
-                static_cast<unsigned long long>(dec.bytes_read()));
+    std::printf(
+        "\nTrailer:\n  Post-apply:  %s\n  File:        %s\n\n%u pages, %s encoding, %llu bytes\n",
+        Hex(dec.trailer().post_apply_checksum).c_str(), Hex(dec.trailer().file_checksum).c_str(),
+        dec.page_count(), encoding.c_str(), static_cast<unsigned long long>(dec.bytes_read()));
   }
   return Status::OK();
 }
@@ -246,8 +246,8 @@ void AddLtxCommands(CLI::App& app, CommandResult* result) {
     result->status = EncodeDb(opt->db, opt->out, opt->encoding, opt->txid, opt->no_checksum);
   });
 
-  CLI::App* apply = ltx->add_subcommand(
-      "apply", "Apply files to a database file that nothing else has open");
+  CLI::App* apply =
+      ltx->add_subcommand("apply", "Apply files to a database file that nothing else has open");
   apply->add_option("--db", opt->db, "Database file (created if missing)")->required();
   apply->add_option("files", opt->files, "LTX files in TXID order")->required();
   apply->callback([opt, result] { result->status = Apply(opt->db, opt->files); });

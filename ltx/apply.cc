@@ -32,7 +32,8 @@ Status DatabaseFileApplier::LoadExisting() {
   LTXBUS_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
   if (size == 0) return Status::OK();
   uint8_t hdr[100];
-  if (size < sizeof hdr) return Status::Corruption("{} is not a SQLite database (too short)", path_);
+  if (size < sizeof hdr)
+    return Status::Corruption("{} is not a SQLite database (too short)", path_);
   LTXBUS_RETURN_IF_ERROR(file_->ReadAt(0, hdr));
   uint32_t ps = LoadBE16(hdr + 16);
   if (ps == 1) ps = 65536;
@@ -70,11 +71,12 @@ Status DatabaseFileApplier::ApplyFile(const std::string& ltx_path) {
   const Header& h = summary.header;
   if (have_prev_) LTXBUS_RETURN_IF_ERROR(fail(CheckChain(prev_header_, prev_trailer_, h)));
   if (!h.IsSnapshot() && page_size_ == 0) {
-    return fail(Status::InvalidArgument("the database is empty, so the first file must be a snapshot"));
+    return fail(
+        Status::InvalidArgument("the database is empty, so the first file must be a snapshot"));
   }
   if (page_size_ != 0 && h.page_size != page_size_) {
-    return fail(Status::InvalidArgument("page size {} does not match the database's {}", h.page_size,
-                                        page_size_));
+    return fail(Status::InvalidArgument("page size {} does not match the database's {}",
+                                        h.page_size, page_size_));
   }
   const bool verify = h.HasChecksums();
   if (verify && !h.IsSnapshot()) {

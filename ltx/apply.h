@@ -42,9 +42,9 @@ class DatabaseFileApplier {
   Env* env_;
   std::string path_;
   std::unique_ptr<DataFile> file_;
-  uint32_t page_size_ = 0;   // 0 while the database is empty
+  uint32_t page_size_ = 0;  // 0 while the database is empty
   uint32_t page_count_ = 0;
-  TXID txid_ = 0;            // of the last file applied here; 0 if none
+  TXID txid_ = 0;  // of the last file applied here; 0 if none
   bool have_prev_ = false;
   Header prev_header_;
   Trailer prev_trailer_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/fault_env.h"
 #include "tests/support/ltx_builder.h"
 #include "tests/support/temp_dir.h"
 
@@ -76,6 +77,22 @@ TEST(ApplyTest, RefusesNonSnapshotOnEmptyDatabaseAndLiveWal) {
   auto live = DatabaseFileApplier::Open(Env::Default(), dir.Join("db2"));
   ASSERT_FALSE(live.ok());
   EXPECT_NE(live.status().message().find("non-empty WAL"), std::string::npos);
+}
+
+TEST(ApplyTest, WriteFailuresAreReportedNotSwallowed) {
+  Chain c = testing::MakeChain(512, 2, 31, true);
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), dir.Join("f1"), AsBytes(c.files[0])).ok());
+  testing::FaultEnv env(Env::Default());
+  env.FailWritesAfter(700);  // the second page write fails
+  auto applier = DatabaseFileApplier::Open(&env, dir.Join("db"));
+  ASSERT_TRUE(applier.ok());
+  Status s = (*applier)->ApplyFile(dir.Join("f1"));
+  EXPECT_EQ(s.code(), Status::Code::kIOError) << s.ToString();
+  EXPECT_NE(s.message().find("injected write failure"), std::string::npos);
+  env.FailWritesAfter(-1);
+  env.FailSyncs(true);
+  EXPECT_FALSE((*applier)->Sync().ok());
 }
 
 }  // namespace

@@ -54,8 +54,8 @@ Result<Header> Compact(std::span<SequentialFile* const> inputs, WritableFile* ou
                                        h.page_size, p.page_size);
       }
       // Checksum links are checked once trailers are known (below).
-      LTXBUS_RETURN_IF_ERROR(CheckChain(p, Trailer{h.pre_apply_checksum, 0}, h)
-                                 .WithContext("compact"));
+      LTXBUS_RETURN_IF_ERROR(
+          CheckChain(p, Trailer{h.pre_apply_checksum, 0}, h).WithContext("compact"));
     }
     in[i].page.resize(h.page_size);
   }
@@ -98,12 +98,13 @@ Result<Header> Compact(std::span<SequentialFile* const> inputs, WritableFile* ou
   for (size_t i = 0; i < in.size(); i++) {
     LTXBUS_RETURN_IF_ERROR(in[i].dec->Finish().WithContext(fmt::format("input {}", i + 1)));
     if (i > 0) {
-      LTXBUS_RETURN_IF_ERROR(CheckChain(in[i - 1].dec->header(), in[i - 1].dec->trailer(),
-                                        in[i].dec->header())
-                                 .WithContext("compact"));
+      LTXBUS_RETURN_IF_ERROR(
+          CheckChain(in[i - 1].dec->header(), in[i - 1].dec->trailer(), in[i].dec->header())
+              .WithContext("compact"));
     }
   }
-  LTXBUS_RETURN_IF_ERROR(enc.Finish(keep_checksums ? in.back().dec->trailer().post_apply_checksum : 0));
+  LTXBUS_RETURN_IF_ERROR(
+      enc.Finish(keep_checksums ? in.back().dec->trailer().post_apply_checksum : 0));
   return h;
 }
 

@@ -81,7 +81,8 @@ Status Decoder::CheckPageOrder(uint32_t pgno) {
   if (pgno > header_.commit) {
     return Status::Corruption("page {} is beyond commit {}", pgno, header_.commit);
   }
-  if (pgno == lock) return Status::Corruption("page {} is the lock page, which is never stored", pgno);
+  if (pgno == lock)
+    return Status::Corruption("page {} is the lock page, which is never stored", pgno);
   if (header_.IsSnapshot()) {
     uint32_t want = last_pgno_ + 1 == lock ? lock + 1 : last_pgno_ + 1;
     if (pgno != want) {
@@ -140,8 +141,9 @@ Result<bool> Decoder::NextPage(uint32_t* pgno, std::span<uint8_t> data) {
       const uint32_t lock = LockPgno(header_.page_size);
       uint32_t want = header_.commit == lock ? header_.commit - 1 : header_.commit;
       if (last_pgno_ != want) {
-        return Fail(Status::Corruption("snapshot is missing pages: it ends at page {} but commit is {}",
-                                       last_pgno_, header_.commit));
+        return Fail(
+            Status::Corruption("snapshot is missing pages: it ends at page {} but commit is {}",
+                               last_pgno_, header_.commit));
       }
     }
     state_ = State::kIndex;
@@ -149,10 +151,11 @@ Result<bool> Decoder::NextPage(uint32_t* pgno, std::span<uint8_t> data) {
   }
   if (n == 0) return Fail(Status::Corruption("page number 0 at offset {}", frame_offset));
   if (flags != 0 && flags != kPageFlagSize) {
-    return Fail(Status::Corruption(
-        "invalid page flags 0x{:04x} for page {} at offset {} (a format 1 or 2 file, written by ltx "
-        "v0.4 or older, is not supported)",
-        flags, n, frame_offset));
+    return Fail(
+        Status::Corruption("invalid page flags 0x{:04x} for page {} at offset {} (a format 1 or 2 "
+                           "file, written by ltx "
+                           "v0.4 or older, is not supported)",
+                           flags, n, frame_offset));
   }
   if (Status s = CheckPageOrder(n); !s.ok()) return Fail(s);
   Status s = flags == kPageFlagSize ? ReadBlockPayload(n, data) : ReadFramePayload(n, data);
@@ -193,11 +196,12 @@ Status Decoder::Finish() {
       return Fail(Status::Corruption("bad index: entry {} has page number {}", entries, *pgno));
     }
     if (*off != expect_offset) {
-      return Fail(Status::Corruption("bad index: entry {} (page {}) has offset {}, want {}", entries,
-                                     *pgno, *off, expect_offset));
+      return Fail(Status::Corruption("bad index: entry {} (page {}) has offset {}, want {}",
+                                     entries, *pgno, *off, expect_offset));
     }
     if (entries > page_count_) {
-      return Fail(Status::Corruption("bad index: more entries than the {} page frames", page_count_));
+      return Fail(
+          Status::Corruption("bad index: more entries than the {} page frames", page_count_));
     }
     HashFrameEntry(&index_crc, static_cast<uint32_t>(*pgno), *size);
     expect_offset += *size;

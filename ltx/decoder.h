@@ -78,8 +78,8 @@ class Decoder {
   Header header_;
   Trailer trailer_;
   PageCodec codec_;
-  Crc64 file_crc_;      // the file checksum as the format defines it
-  Crc64 frames_crc_;    // (pgno, frame size) of each frame read, to check the index
+  Crc64 file_crc_;                // the file checksum as the format defines it
+  Crc64 frames_crc_;              // (pgno, frame size) of each frame read, to check the index
   DatabaseChecksum db_checksum_;  // of the pages read; verified for snapshots
   std::vector<uint8_t> scratch_;
   uint64_t offset_ = 0;

@@ -174,7 +174,9 @@ TEST(DecoderTest, ImpossibleCompressedSize) {
   ExpectError(f, "compressed size 1048576 is impossible");
 }
 
-TEST(DecoderTest, TrailingData) { ExpectError(ValidFile() + "x", "trailing data after the trailer"); }
+TEST(DecoderTest, TrailingData) {
+  ExpectError(ValidFile() + "x", "trailing data after the trailer");
+}
 
 TEST(DecoderTest, SnapshotChecksumVerified) {
   Header h = Incremental(2);

@@ -51,8 +51,8 @@ Status Encoder::EncodePage(uint32_t pgno, std::span<const uint8_t> data) {
   if (header_.IsSnapshot()) {
     uint32_t want = last_pgno_ + 1 == lock ? lock + 1 : last_pgno_ + 1;
     if (pgno != want) {
-      return Fail(Status::InvalidArgument("snapshot page {} out of sequence, want page {}", pgno,
-                                          want));
+      return Fail(
+          Status::InvalidArgument("snapshot page {} out of sequence, want page {}", pgno, want));
     }
   } else if (pgno <= last_pgno_) {
     return Fail(Status::InvalidArgument("page {} out of order after page {}", pgno, last_pgno_));
@@ -102,16 +102,16 @@ Status Encoder::AppendIndexEntry(uint32_t pgno, uint64_t offset, uint64_t size) 
 Status Encoder::Finish(Checksum post_apply_checksum) {
   if (state_ != State::kPages) return Fail(Status::Internal("finish called in the wrong state"));
   if (header_.IsSnapshot()) {
-    uint32_t last_want = header_.commit == LockPgno(header_.page_size) ? header_.commit - 1
-                                                                       : header_.commit;
+    uint32_t last_want =
+        header_.commit == LockPgno(header_.page_size) ? header_.commit - 1 : header_.commit;
     if (last_pgno_ != last_want) {
       return Fail(Status::InvalidArgument("snapshot ends at page {}, want every page to commit {}",
                                           last_pgno_, header_.commit));
     }
   }
   if (!header_.HasChecksums() && post_apply_checksum != 0) {
-    return Fail(Status::InvalidArgument("post-apply checksum {:016x} set although NoChecksum is set",
-                                        post_apply_checksum));
+    return Fail(Status::InvalidArgument(
+        "post-apply checksum {:016x} set although NoChecksum is set", post_apply_checksum));
   }
   if (header_.HasChecksums() && (post_apply_checksum & kChecksumFlag) == 0) {
     return Fail(Status::InvalidArgument("post-apply checksum {:016x} lacks its flag bit 63",

@@ -25,7 +25,8 @@ Header SmallestHeader() {
 
 // docs/ltx-format.md §9.2: the smallest Litestream-style file, byte for byte.
 TEST(EncoderTest, WorkedExampleBlockEncoding) {
-  std::string f = EncodeLtx(SmallestHeader(), {{1, FilledPage(512, '1')}}, 0, PageEncoding::kLZ4Block);
+  std::string f =
+      EncodeLtx(SmallestHeader(), {{1, FilledPage(512, '1')}}, 0, PageEncoding::kLZ4Block);
   ASSERT_EQ(f.size(), 156u);
   const auto* b = reinterpret_cast<const uint8_t*>(f.data());
   const uint8_t block[] = {0x1f, 0x31, 0x01, 0x00, 0xff, 0xe8, 0x50, 0x31, 0x31, 0x31, 0x31, 0x31};
@@ -46,7 +47,8 @@ TEST(EncoderTest, WorkedExampleBlockEncoding) {
 
 // docs/ltx-format.md §9.3: the same page as a legacy LZ4 frame.
 TEST(EncoderTest, WorkedExampleFrameEncoding) {
-  std::string f = EncodeLtx(SmallestHeader(), {{1, FilledPage(512, '1')}}, 0, PageEncoding::kLZ4Frame);
+  std::string f =
+      EncodeLtx(SmallestHeader(), {{1, FilledPage(512, '1')}}, 0, PageEncoding::kLZ4Frame);
   ASSERT_EQ(f.size(), 171u);
   const auto* b = reinterpret_cast<const uint8_t*>(f.data());
   EXPECT_EQ(LoadBE16(b + 0x68), 0);

@@ -83,8 +83,9 @@ void Header::EncodeTo(std::span<uint8_t, kHeaderSize> out) const {
 Result<Header> Header::Decode(std::span<const uint8_t, kHeaderSize> in) {
   const uint8_t* p = in.data();
   if (std::memcmp(p, kMagic, 4) != 0) {
-    return Status::Corruption("not an LTX file: bad magic {:02x} {:02x} {:02x} {:02x} (want 'LTX1')",
-                              p[0], p[1], p[2], p[3]);
+    return Status::Corruption(
+        "not an LTX file: bad magic {:02x} {:02x} {:02x} {:02x} (want 'LTX1')", p[0], p[1], p[2],
+        p[3]);
   }
   Header h;
   h.flags = LoadBE32(p + 4);

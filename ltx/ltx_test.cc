@@ -46,8 +46,16 @@ TEST(HeaderTest, ValidationNamesTheField) {
       {[](Header& h) { h.wal_salt1 = 1; }, "WAL salts set without"},
       {[](Header& h) { h.wal_size = 1; }, "WAL size 1 set without"},
       {[](Header& h) { h.pre_apply_checksum = kChecksumFlag; }, "NoChecksum is set"},
-      {[](Header& h) { h.flags = 0; h.pre_apply_checksum = 5; }, "lacks its flag bit"},
-      {[](Header& h) { h.min_txid = 1; h.flags = 0; h.pre_apply_checksum = kChecksumFlag; },
+      {[](Header& h) {
+         h.flags = 0;
+         h.pre_apply_checksum = 5;
+       },
+       "lacks its flag bit"},
+      {[](Header& h) {
+         h.min_txid = 1;
+         h.flags = 0;
+         h.pre_apply_checksum = kChecksumFlag;
+       },
        "snapshot (minimum TXID 1) has a pre-apply checksum"},
   };
   for (const auto& c : cases) {

@@ -102,7 +102,8 @@ Status PageCodec::DecompressFrame(std::span<const uint8_t> frame, std::span<uint
   LZ4F_resetDecompressionContext(ctx_->dctx);
   size_t src_size = frame.size();
   size_t dst_size = dst.size();
-  size_t hint = LZ4F_decompress(ctx_->dctx, dst.data(), &dst_size, frame.data(), &src_size, nullptr);
+  size_t hint =
+      LZ4F_decompress(ctx_->dctx, dst.data(), &dst_size, frame.data(), &src_size, nullptr);
   if (LZ4F_isError(hint)) {
     return Status::Corruption("corrupt LZ4 frame: {}", LZ4F_getErrorName(hint));
   }
@@ -110,8 +111,8 @@ Status PageCodec::DecompressFrame(std::span<const uint8_t> frame, std::span<uint
     return Status::Corruption("LZ4 frame does not end where its structure says");
   }
   if (dst_size != dst.size()) {
-    return Status::Corruption("LZ4 frame decompresses to {} bytes, want the page size {}",
-                              dst_size, dst.size());
+    return Status::Corruption("LZ4 frame decompresses to {} bytes, want the page size {}", dst_size,
+                              dst.size());
   }
   return Status::OK();
 }
@@ -127,7 +128,8 @@ Result<size_t> FrameScanner::BytesNeeded(std::span<const uint8_t> so_far) {
         }
         flg_ = so_far[4];
         if ((flg_ >> 6) != 1) return Status::Corruption("unsupported LZ4 frame version");
-        pos_ = size_t{6} + ((flg_ & kFlgContentSize) ? 8u : 0u) + ((flg_ & kFlgDictId) ? 4u : 0u) + 1u;
+        pos_ =
+            size_t{6} + ((flg_ & kFlgContentSize) ? 8u : 0u) + ((flg_ & kFlgDictId) ? 4u : 0u) + 1u;
         stage_ = 2;
         break;
       case 2: {  // block size, or the end mark

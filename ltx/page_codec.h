@@ -49,8 +49,8 @@ class FrameScanner {
 
  private:
   uint32_t page_size_;
-  size_t pos_ = 0;         // parsed up to here
-  int stage_ = 0;          // 0 magic+FLG+BD, 1 header rest, 2 block size, 3 block, 4 trailer
+  size_t pos_ = 0;  // parsed up to here
+  int stage_ = 0;   // 0 magic+FLG+BD, 1 header rest, 2 block size, 3 block, 4 trailer
   uint8_t flg_ = 0;
   size_t total_block_bytes_ = 0;
 };

@@ -28,8 +28,7 @@ Status StatusFrom(sqlite3* db, int rc, std::string_view what) {
 
 }  // namespace
 
-Statement::Statement(Statement&& o) noexcept
-    : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
 Statement& Statement::operator=(Statement&& o) noexcept {
   if (this != &o) {
     sqlite3_finalize(stmt_);

@@ -70,8 +70,11 @@ TEST(PrivateSqliteTest, DbpageGrowsAndTruncatesAWalReplica) {
   const std::string replica = dir.Join("replica.db");
   auto src = Database::Open(source, Database::Mode::kReadWriteCreate);
   ASSERT_TRUE(src.ok());
-  ASSERT_TRUE(src->Exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x); CREATE INDEX tx ON t(x);").ok());
-  ASSERT_TRUE(src->Exec("INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<50) SELECT randomblob(3000) FROM n").ok());
+  ASSERT_TRUE(
+      src->Exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x); CREATE INDEX tx ON t(x);").ok());
+  ASSERT_TRUE(src->Exec("INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM "
+                        "n WHERE i<50) SELECT randomblob(3000) FROM n")
+                  .ok());
   PageMap small = ReadPages(*src, "main");
   ASSERT_GT(small.size(), 40u);
 
@@ -84,7 +87,9 @@ TEST(PrivateSqliteTest, DbpageGrowsAndTruncatesAWalReplica) {
   ApplyThroughDbpage(replica, small, static_cast<int64_t>(small.size()), false);
 
   // Growth past the end.
-  ASSERT_TRUE(src->Exec("INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<200) SELECT randomblob(3000) FROM n").ok());
+  ASSERT_TRUE(src->Exec("INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM "
+                        "n WHERE i<200) SELECT randomblob(3000) FROM n")
+                  .ok());
   PageMap big = ReadPages(*src, "main");
   ASSERT_GT(big.size(), small.size() + 100);
   ApplyThroughDbpage(replica, big, static_cast<int64_t>(big.size()), false);

@@ -7,7 +7,8 @@ namespace ltxbus::sqlite {
 
 Result<ltx::Header> EncodeSnapshot(const std::string& db_path, WritableFile* out,
                                    const SnapshotOptions& options) {
-  if (!Env::Default()->FileExists(db_path)) return Status::NotFound("{}: no such database", db_path);
+  if (!Env::Default()->FileExists(db_path))
+    return Status::NotFound("{}: no such database", db_path);
   LTXBUS_ASSIGN_OR_RETURN(Database db, Database::Open(db_path, Database::Mode::kReadOnly));
   // One read transaction: page_count and every page come from the same commit.
   LTXBUS_RETURN_IF_ERROR(db.Exec("BEGIN"));

@@ -12,9 +12,9 @@
 namespace ltxbus::sqlite {
 
 struct SnapshotOptions {
-  ltx::TXID txid = 1;           // the snapshot covers TXIDs 1..txid
-  bool checksums = true;        // track the database checksum (post-apply)
-  int64_t timestamp_ms = 0;     // 0 = now
+  ltx::TXID txid = 1;        // the snapshot covers TXIDs 1..txid
+  bool checksums = true;     // track the database checksum (post-apply)
+  int64_t timestamp_ms = 0;  // 0 = now
   ltx::EncoderOptions encoder;
 };
 

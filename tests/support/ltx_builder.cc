@@ -73,7 +73,7 @@ Chain MakeChain(uint32_t page_size, int length, uint32_t seed, bool checksums,
     const ltx::Checksum pre = ChecksumOf(db);
     uint32_t new_commit = commit;
     int r = static_cast<int>(rng() % 10);
-    if (r < 2) new_commit = commit + 1 + rng() % 4;               // grow
+    if (r < 2) new_commit = commit + 1 + rng() % 4;                 // grow
     if (r == 2 && commit > 3) new_commit = commit - 1 - rng() % 2;  // shrink
     for (uint32_t p = commit + 1; p <= new_commit; p++) changed[p] = MakePage(page_size, rng());
     for (int k = 0; k < 3; k++) {
