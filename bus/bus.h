@@ -1,0 +1,118 @@
+// The bus interface: Kafka (bus/kafka/) and NATS JetStream (bus/nats/) behind
+// one narrow API. A bus carries, per database, an ordered log of chunk
+// messages (bus/message.h) with real offsets: Kafka partition offsets, or
+// JetStream stream sequences.
+//
+// Publishing is single-writer per database and fenced: a Publisher that is no
+// longer the database's writer (another producer took over) gets a Conflict
+// status and must stop. Consumers see only frames that were completely
+// published (Kafka: read_committed transactions; NATS: the assembler drops
+// chunks of a frame whose last chunk never arrived).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "bus/message.h"
+
+namespace ltxbus::bus {
+
+using Millis = std::chrono::milliseconds;
+
+// A parsed bus URL:
+//   nats://[user:pass@]host:port[,host:port]/STREAM[?subject-prefix=ltx&...]
+//   kafka://host:port[,host:port]/TOPIC[?partitions=1&...]
+struct Endpoint {
+  enum class Kind { kNats, kKafka } kind = Kind::kNats;
+  std::string servers;  // as the client library wants them ("nats://h:p,…" or "h:p,…")
+  std::string name;     // JetStream stream or Kafka topic
+  std::map<std::string, std::string> options;  // query parameters
+  std::string url;                             // the original, for messages (credentials removed)
+
+  static Result<Endpoint> Parse(std::string_view url);
+};
+
+// A message as read back from the bus.
+struct Chunk {
+  ChunkHeaders headers;
+  std::string payload;
+  uint64_t offset = 0;      // Kafka offset or JetStream stream sequence
+  int64_t bus_time_ms = 0;  // when the bus stored it
+};
+
+// Where a Subscriber starts reading.
+struct StartPosition {
+  enum class Kind { kBeginning, kEnd, kOffset, kTime } kind = Kind::kBeginning;
+  uint64_t offset = 0;  // kOffset: the first offset to deliver
+  int64_t time_ms = 0;  // kTime: the first message stored at or after this time
+};
+
+// One frame being published. It is a WritableFile so an ltx::Encoder can
+// stream into it: Append() buffers and publishes full chunks as they fill, so
+// memory stays bounded by the chunk size whatever the frame size.
+class FrameWriter : public WritableFile {
+ public:
+  // Publishes the last chunk with `trailer` and waits until the bus has
+  // acknowledged every chunk of the frame (Kafka: the transaction commits).
+  // Returns the offset of the last chunk.
+  virtual Result<uint64_t> Commit(const FrameTrailer& trailer) = 0;
+  // Gives the frame up (Kafka: aborts the transaction). Consumers never see
+  // an aborted or uncommitted frame as complete.
+  virtual void Abort() = 0;
+  // WritableFile plumbing: Sync() and Close() do nothing; Commit() publishes.
+  Status Sync() override { return Status::OK(); }
+  Status Close() override { return Status::OK(); }
+};
+
+// The newest complete frame of a database, as a restarted producer needs it.
+struct LastFrame {
+  FrameId id;
+  FrameTrailer trailer;
+  uint64_t offset = 0;  // of its last chunk
+};
+
+struct PublisherOptions {
+  std::string producer;            // this producer's identity, see FrameId::producer
+  size_t chunk_size = 512 * 1024;  // payload bytes per message (bounded by the server's limit)
+  Millis ack_timeout{30000};       // how long Commit() waits for the bus
+};
+
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  // Becomes the database's writer (Kafka: init_transactions fences older
+  // producers) and reads the newest complete frame, if any.
+  virtual Result<std::optional<LastFrame>> Open() = 0;
+  // Starts a frame; at most one frame is open at a time.
+  virtual Result<std::unique_ptr<FrameWriter>> BeginFrame(const FrameId& id) = 0;
+};
+
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  // The next chunk of this database, or nullopt if none arrived within
+  // `timeout`. Chunks come in bus order.
+  virtual Result<std::optional<Chunk>> Next(Millis timeout) = 0;
+  // The offset the next published message will get (the "head"), for lag.
+  virtual Result<uint64_t> HeadOffset() = 0;
+};
+
+class Bus {
+ public:
+  virtual ~Bus() = default;
+  // Connects to the servers named by `endpoint`, creating the stream or topic
+  // if it does not exist and the options allow it.
+  static Result<std::unique_ptr<Bus>> Connect(const Endpoint& endpoint);
+
+  virtual Result<std::unique_ptr<Publisher>> NewPublisher(const std::string& database,
+                                                          const PublisherOptions& options) = 0;
+  virtual Result<std::unique_ptr<Subscriber>> Subscribe(const std::string& database,
+                                                        const StartPosition& start) = 0;
+};
+
+}  // namespace ltxbus::bus

@@ -1,0 +1,117 @@
+#include "bus/message.h"
+
+#include <gtest/gtest.h>
+
+#include "bus/assembler.h"
+#include "bus/bus.h"
+
+namespace ltxbus::bus {
+namespace {
+
+ChunkHeaders Headers(ltx::TXID txid, uint32_t index, bool last, const std::string& attempt = "a") {
+  ChunkHeaders h;
+  h.frame = {"app.db", txid, txid, attempt, "host/1/2", 1700000000000, ltx::kChecksumFlag | 5};
+  h.index = index;
+  h.last = last;
+  return h;
+}
+
+TEST(MessageTest, HeadersRoundTrip) {
+  ChunkHeaders h = Headers(7, 3, true);
+  h.trailer = {12345, ltx::kChecksumFlag | 9, WalPosition{1, 2, 33, 0xdeadbeef, 4}};
+  auto back = ChunkHeaders::Decode(h.Encode());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->frame, h.frame);
+  EXPECT_EQ(back->index, 3u);
+  EXPECT_TRUE(back->last);
+  EXPECT_EQ(back->trailer.frame_size, 12345u);
+  EXPECT_EQ(back->trailer.post_apply, ltx::kChecksumFlag | 9);
+  EXPECT_EQ(back->trailer.wal, (WalPosition{1, 2, 33, 0xdeadbeef, 4}));
+}
+
+TEST(MessageTest, MissingOrBadHeadersAreNamed) {
+  auto h = Headers(7, 0, false).Encode();
+  h.erase("Ltx-Txid");
+  auto r = ChunkHeaders::Decode(h);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no Ltx-Txid header"), std::string::npos);
+  h = Headers(7, 0, false).Encode();
+  h["Ltx-Chunk"] = "x";
+  EXPECT_NE(ChunkHeaders::Decode(h).status().message().find("Ltx-Chunk"), std::string::npos);
+  EXPECT_FALSE(WalPosition::Parse("1:2:3").ok());
+}
+
+TEST(MessageTest, EscapedNamesAreSafeAndDistinct) {
+  EXPECT_EQ(EscapeDatabaseName("app_db-1"), "app_db-1");
+  EXPECT_EQ(EscapeDatabaseName("app.db"), "app%2Edb");
+  EXPECT_NE(EscapeDatabaseName("a.b"), EscapeDatabaseName("a%2Eb"));
+  EXPECT_EQ(EscapeDatabaseName("a b>*"), "a%20b%3E%2A");
+}
+
+TEST(EndpointTest, ParsesBothBuses) {
+  auto n = Endpoint::Parse("nats://u:p@127.0.0.1:4222,127.0.0.1:4223/LTX?replicas=1");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->kind, Endpoint::Kind::kNats);
+  EXPECT_EQ(n->servers, "nats://u:p@127.0.0.1:4222,nats://u:p@127.0.0.1:4223");
+  EXPECT_EQ(n->name, "LTX");
+  EXPECT_EQ(n->options.at("replicas"), "1");
+  EXPECT_EQ(n->url.find("u:p"), std::string::npos);
+  auto k = Endpoint::Parse("kafka://127.0.0.1:9092/app-frames");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->kind, Endpoint::Kind::kKafka);
+  EXPECT_EQ(k->servers, "127.0.0.1:9092");
+  EXPECT_EQ(k->name, "app-frames");
+  EXPECT_FALSE(Endpoint::Parse("http://x/y").ok());
+  EXPECT_FALSE(Endpoint::Parse("nats://127.0.0.1:4222").ok());
+  EXPECT_FALSE(Endpoint::Parse("nats:///LTX").ok());
+}
+
+TEST(AssemblerTest, ReassemblesAndSpills) {
+  for (size_t limit : {size_t{1} << 20, size_t{4}}) {
+    FrameAssembler a(limit);
+    auto last = Headers(1, 2, true);
+    last.trailer.frame_size = 9;
+    EXPECT_FALSE(a.Add({Headers(1, 0, false), "abc", 10, 0})->has_value());
+    EXPECT_FALSE(a.Add({Headers(1, 1, false), "def", 11, 0})->has_value());
+    auto f = a.Add({last, "ghi", 12, 0});
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f->has_value());
+    EXPECT_EQ(*(*f)->ReadAll(), "abcdefghi");
+    EXPECT_EQ((*f)->first_offset(), 10u);
+    EXPECT_EQ((*f)->last_offset(), 12u);
+    EXPECT_EQ((*f)->id().max_txid, 1u);
+  }
+}
+
+TEST(AssemblerTest, DropsAbandonedFramesStrayChunksAndRedeliveries) {
+  std::vector<std::string> drops;
+  FrameAssembler a(1 << 20, [&](const std::string& why) { drops.push_back(why); });
+  auto last = [](ltx::TXID t, uint32_t i, const std::string& att, uint64_t size) {
+    auto h = Headers(t, i, true, att);
+    h.trailer.frame_size = size;
+    return h;
+  };
+  // A producer died after chunk 0 of TXID 5; its successor republishes TXID 5.
+  EXPECT_FALSE(a.Add({Headers(5, 0, false, "old"), "xx", 1, 0})->has_value());
+  EXPECT_FALSE(a.Add({Headers(5, 0, false, "new"), "ab", 2, 0})->has_value());
+  EXPECT_EQ(drops.size(), 1u);
+  // A stray chunk of the dead attempt is ignored, not mixed in.
+  EXPECT_FALSE(a.Add({Headers(5, 1, false, "old"), "yy", 3, 0})->has_value());
+  EXPECT_EQ(drops.size(), 2u);
+  auto f = a.Add({last(5, 1, "new", 4), "cd", 4, 0});
+  ASSERT_TRUE(f->has_value());
+  EXPECT_EQ(*(*f)->ReadAll(), "abcd");
+  // The same frame delivered again is dropped.
+  EXPECT_FALSE(a.Add({last(5, 0, "new", 2), "ab", 5, 0})->has_value());
+  EXPECT_EQ(drops.size(), 3u);
+  // A frame whose size disagrees with its header is dropped.
+  EXPECT_FALSE(a.Add({last(6, 0, "x", 99), "ab", 6, 0})->has_value());
+  EXPECT_EQ(drops.size(), 4u);
+  // A chunk out of index order is dropped.
+  EXPECT_FALSE(a.Add({Headers(7, 0, false), "a", 7, 0})->has_value());
+  EXPECT_FALSE(a.Add({Headers(7, 2, false), "c", 8, 0})->has_value());
+  EXPECT_EQ(drops.size(), 5u);
+}
+
+}  // namespace
+}  // namespace ltxbus::bus
