@@ -1,0 +1,63 @@
+// ltxbus's YAML configuration (`ltxbus replicate -config FILE`). Keys follow
+// Litestream's where the meaning is the same (dbs, path, monitor-interval,
+// checkpoint-interval, min-checkpoint-page-count, busy-timeout); docs/config.md
+// lists them all with defaults. `${VAR}` and `$VAR` are expanded from the
+// environment before parsing, as Litestream does; unknown keys are errors, so
+// a typo never silently falls back to a default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace ltxbus::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct DatabaseConfig {
+  std::string path;              // the app's database file
+  std::string name;              // name on the bus; default: the file name
+  std::string bus;               // bus URL; default: the top-level `bus`
+  Millis monitor_interval{100};  // how often the WAL is polled when idle
+  Millis busy_timeout{5000};     // for the producer's short write-lock barrier
+  // Checkpoints the producer runs (PASSIVE only, under a barrier).
+  uint32_t min_checkpoint_page_count = 1000;
+  Millis checkpoint_interval{60000};
+  // Warn when the WAL grows past this many bytes (the bus is down or slow).
+  uint64_t wal_warn_bytes = uint64_t{256} << 20;
+  size_t chunk_size = 512 * 1024;  // bus message payload size
+};
+
+struct Config {
+  std::string bus;  // default bus URL for every database
+  std::vector<DatabaseConfig> dbs;
+  // What a fenced producer does: exit non-zero, or wait and retry.
+  enum class OnFenced { kExit, kWait } on_fenced = OnFenced::kExit;
+  std::string exec;          // command to start after the first sync
+  std::string metrics_addr;  // e.g. "127.0.0.1:9090"; empty = no endpoint
+  std::string log_level = "info";
+
+  // Parses YAML text (after environment expansion). `lookup` resolves
+  // environment variables (defaults to getenv).
+  static Result<Config> Parse(
+      std::string_view yaml,
+      const std::function<std::optional<std::string>(const std::string&)>& lookup = {});
+  static Result<Config> Load(const std::string& path);
+};
+
+// Expands ${VAR} and $VAR; unset variables become empty, like Go's os.ExpandEnv.
+std::string ExpandEnv(std::string_view text,
+                      const std::function<std::optional<std::string>(const std::string&)>& lookup);
+
+// "250ms", "1s", "1m30s", "24h" (Go's time.ParseDuration subset).
+Result<Millis> ParseDuration(std::string_view text);
+// "512KiB", "64MB", "1GiB", "4096".
+Result<uint64_t> ParseSize(std::string_view text);
+
+}  // namespace ltxbus::config

@@ -1,0 +1,80 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace ltxbus::config {
+namespace {
+
+std::optional<std::string> FakeEnv(const std::string& name) {
+  static const std::map<std::string, std::string> kEnv = {{"BUS", "nats://127.0.0.1:4222/LTX"},
+                                                          {"DIR", "/data"}};
+  auto it = kEnv.find(name);
+  if (it == kEnv.end()) return std::nullopt;
+  return it->second;
+}
+
+TEST(ConfigTest, ParsesDatabasesWithDefaultsAndEnv) {
+  auto c = Config::Parse(R"(
+bus: ${BUS}
+on-fenced: wait
+dbs:
+  - path: $DIR/app.db
+  - path: ${DIR}/other.db
+    name: other
+    bus: kafka://127.0.0.1:9092/frames
+    monitor-interval: 250ms
+    checkpoint-interval: 1m30s
+    min-checkpoint-page-count: 500
+    chunk-size: 256KiB
+)",
+                         FakeEnv);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->dbs.size(), 2u);
+  EXPECT_EQ(c->on_fenced, Config::OnFenced::kWait);
+  EXPECT_EQ(c->dbs[0].path, "/data/app.db");
+  EXPECT_EQ(c->dbs[0].name, "app.db");
+  EXPECT_EQ(c->dbs[0].bus, "nats://127.0.0.1:4222/LTX");
+  EXPECT_EQ(c->dbs[0].monitor_interval, Millis(100));
+  EXPECT_EQ(c->dbs[1].name, "other");
+  EXPECT_EQ(c->dbs[1].bus, "kafka://127.0.0.1:9092/frames");
+  EXPECT_EQ(c->dbs[1].monitor_interval, Millis(250));
+  EXPECT_EQ(c->dbs[1].checkpoint_interval, Millis(90000));
+  EXPECT_EQ(c->dbs[1].min_checkpoint_page_count, 500u);
+  EXPECT_EQ(c->dbs[1].chunk_size, 256u * 1024);
+}
+
+TEST(ConfigTest, ErrorsNameTheProblem) {
+  struct Case {
+    const char* yaml;
+    const char* want;
+  } cases[] = {
+      {"dbs: []", "non-empty 'dbs'"},
+      {"bus: x\ndbs:\n  - path: a.db\n    pth: b\n", "unknown key 'pth' in dbs[0]"},
+      {"bsu: x\ndbs:\n  - path: a.db\n", "unknown key 'bsu'"},
+      {"dbs:\n  - path: a.db\n", "no bus URL"},
+      {"bus: x\ndbs:\n  - path: a.db\n    monitor-interval: soon\n", "bad duration 'soon'"},
+      {"bus: x\ndbs:\n  - path: a/x.db\n  - path: b/x.db\n", "two databases are named 'x.db'"},
+      {"bus: x\ndbs: [", "not valid YAML"},
+      {"bus: x\non-fenced: maybe\ndbs:\n  - path: a.db\n", "on-fenced must be"},
+  };
+  for (const auto& c : cases) {
+    auto r = Config::Parse(c.yaml, FakeEnv);
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_NE(r.status().message().find(c.want), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(ConfigTest, DurationsSizesAndExpansion) {
+  EXPECT_EQ(*ParseDuration("1h"), Millis(3600000));
+  EXPECT_EQ(*ParseDuration("1.5s"), Millis(1500));
+  EXPECT_FALSE(ParseDuration("5").ok());
+  EXPECT_EQ(*ParseSize("64MiB"), 64u << 20);
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_FALSE(ParseSize("lots").ok());
+  EXPECT_EQ(ExpandEnv("a ${DIR} $DIR $NOPE $ {x", FakeEnv), "a /data /data  $ {x");
+}
+
+}  // namespace
+}  // namespace ltxbus::config

@@ -1,0 +1,1 @@
+ltxbus_test(config_test LABELS unit SOURCES ${PROJECT_SOURCE_DIR}/config/config_test.cc)
