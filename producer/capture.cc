@@ -1,0 +1,549 @@
+#include "producer/capture.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "ltx/checksum.h"
+#include "ltx/encoder.h"
+#include "producer/wal_index.h"
+#include "producer/wal_reader.h"
+#include "sqlite/database.h"
+
+namespace ltxbus::producer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bus::WalPosition ToBus(const WalPosition& p) {
+  return {p.salt1, p.salt2, p.frame, p.checksum.s0, p.checksum.s1};
+}
+
+// fdatasync of the -wal before publishing: with synchronous=NORMAL the app's
+// commit is not yet durable, and a replica must never get ahead of a primary
+// that loses power. SQLite takes no POSIX locks on the -wal, so a short-lived
+// descriptor is harmless there (never on the database or -shm).
+Status SyncWal(const std::string& wal_path) {
+  int fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Status::OK() : Status::FromErrno("open " + wal_path, errno);
+  int rc = ::fdatasync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? Status::OK() : Status::FromErrno("fdatasync " + wal_path, err);
+}
+
+Result<sqlite::Database> OpenConnection(const CaptureOptions& o) {
+  LTXBUS_ASSIGN_OR_RETURN(sqlite::Database db,
+                          sqlite::Database::Open(o.db_path, sqlite::Database::Mode::kReadWrite));
+  sqlite3_busy_timeout(db.raw(), static_cast<int>(o.busy_timeout.count()));
+  // Our connections never checkpoint on their own, and never delete the WAL
+  // when they close (the app may still be running).
+  LTXBUS_RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
+  int one = 1;
+  sqlite3_file_control(db.raw(), "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+  LTXBUS_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode"));
+  if (mode != "wal") {
+    return Status::InvalidArgument(
+        "{} is in journal_mode={}, not WAL; ltxbus replicates WAL-mode databases (run "
+        "'PRAGMA journal_mode=WAL' once)",
+        o.db_path, mode);
+  }
+  return db;
+}
+
+// Holds the database's write lock (BEGIN IMMEDIATE) for a short critical
+// section, so no transaction commits while it is held.
+// Nested use (a snapshot taken inside a checkpoint's barrier) is a no-op.
+class Barrier {
+ public:
+  static Result<Barrier> Take(sqlite::Database* db, bool* held) {
+    if (*held) return Barrier(nullptr, nullptr);
+    Status s = db->Exec("BEGIN IMMEDIATE");
+    if (!s.ok()) return s.WithContext("taking the write-lock barrier");
+    *held = true;
+    return Barrier(db, held);
+  }
+  Barrier(Barrier&& o) noexcept
+      : db_(std::exchange(o.db_, nullptr)), held_(std::exchange(o.held_, nullptr)) {}
+  Barrier& operator=(Barrier&&) = delete;
+  ~Barrier() {
+    if (db_ == nullptr) return;
+    (void)db_->Exec("ROLLBACK");
+    *held_ = false;
+  }
+
+ private:
+  Barrier(sqlite::Database* db, bool* held) : db_(db), held_(held) {}
+  sqlite::Database* db_;
+  bool* held_;
+};
+
+}  // namespace
+
+struct Capture::State {
+  Env* env = nullptr;
+  CaptureOptions opt;
+  std::unique_ptr<bus::Publisher> publisher;
+  std::string wal_path;
+  // Declared before the connections so they close after them: closing a
+  // descriptor drops this process's POSIX locks on the file.
+  std::unique_ptr<RandomAccessFile> db_file;
+  dev_t db_dev = 0;
+  ino_t db_ino = 0;
+  std::optional<WalIndex> shm;
+  std::optional<WalReader> wal;
+  std::optional<sqlite::Database> pin;
+  std::optional<sqlite::Database> barrier;
+  bool pinned = false;
+  bool barrier_held = false;
+  uint32_t page_size = 0;
+
+  // What the bus holds: the last TXID, where its WAL position is, and the
+  // database checksum (with every page's checksum) after it.
+  ltx::TXID txid = 0;
+  WalPosition pos;
+  bool pos_valid = false;  // false: waiting for the WAL's next generation
+  uint32_t commit = 0;
+  std::vector<ltx::Checksum> page_sums;  // by pgno; [0] unused
+  ltx::DatabaseChecksum db_sum;
+
+  CaptureStats stats;
+  Clock::time_point last_checkpoint = Clock::now();
+  Clock::time_point last_wal_warning{};
+  int attempt_counter = 0;
+
+  Status Pin() {
+    LTXBUS_RETURN_IF_ERROR(pin->Exec("BEGIN"));
+    auto r = pin->QueryInt64("SELECT count(*) FROM sqlite_schema");
+    if (!r.ok()) {
+      (void)pin->Exec("ROLLBACK");
+      return r.status().WithContext("pinning the WAL");
+    }
+    pinned = true;
+    return Status::OK();
+  }
+  Status Unpin() {
+    pinned = false;
+    return pin->Exec("ROLLBACK");
+  }
+  Status Repin() {
+    if (pinned) LTXBUS_RETURN_IF_ERROR(Unpin());
+    return Pin();
+  }
+
+  bus::FrameId NewFrameId(ltx::TXID min_txid, ltx::TXID max_txid, ltx::Checksum pre,
+                          int64_t timestamp_ms) {
+    return bus::FrameId{opt.name, min_txid, max_txid, "", opt.producer_id, timestamp_ms, pre};
+  }
+  Status CheckNotReplaced() const;
+  Status Snapshot(const std::string& reason);
+  Result<bool> Recover(const bus::LastFrame& last);
+  Status PublishTransaction(const WalTransaction& txn);
+  Result<int> Poll();
+};
+
+Capture::Capture(std::unique_ptr<State> state) : s_(std::move(state)) {}
+Capture::~Capture() = default;
+const std::string& Capture::name() const { return s_->opt.name; }
+const CaptureStats& Capture::stats() const { return s_->stats; }
+
+Result<std::unique_ptr<Capture>> Capture::Open(Env* env, const CaptureOptions& options,
+                                               std::unique_ptr<bus::Publisher> publisher) {
+  auto s = std::make_unique<State>();
+  s->env = env;
+  s->opt = options;
+  s->publisher = std::move(publisher);
+  s->wal_path = options.db_path + "-wal";
+  if (!env->FileExists(options.db_path)) {
+    return Status::NotFound("{}: no such database", options.db_path);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(s->db_file, env->NewRandomAccessFile(options.db_path));
+  struct stat st {};
+  if (::stat(options.db_path.c_str(), &st) != 0) {
+    return Status::FromErrno("stat " + options.db_path, errno);
+  }
+  s->db_dev = st.st_dev;
+  s->db_ino = st.st_ino;
+  LTXBUS_ASSIGN_OR_RETURN(sqlite::Database pin, OpenConnection(options));
+  s->pin.emplace(std::move(pin));
+  LTXBUS_ASSIGN_OR_RETURN(sqlite::Database barrier, OpenConnection(options));
+  s->barrier.emplace(std::move(barrier));
+  LTXBUS_ASSIGN_OR_RETURN(int64_t page_size, s->pin->QueryInt64("PRAGMA page_size"));
+  s->page_size = static_cast<uint32_t>(page_size);
+  LTXBUS_RETURN_IF_ERROR(s->Pin());  // creates the -wal and -shm if needed
+  LTXBUS_ASSIGN_OR_RETURN(WalIndex shm, WalIndex::Open(env, options.db_path + "-shm"));
+  s->shm.emplace(std::move(shm));
+  LTXBUS_ASSIGN_OR_RETURN(WalReader wal, WalReader::Open(env, s->wal_path));
+  s->wal.emplace(std::move(wal));
+
+  // Becoming the publisher fences any older producer of this database.
+  LTXBUS_ASSIGN_OR_RETURN(std::optional<bus::LastFrame> last, s->publisher->Open());
+  if (last) s->txid = last->id.max_txid;
+  bool continued = false;
+  if (last && last->trailer.wal) {
+    LTXBUS_ASSIGN_OR_RETURN(continued, s->Recover(*last));
+  }
+  if (!continued) {
+    LTXBUS_RETURN_IF_ERROR(
+        s->Snapshot(!last                ? "first start: nothing on the bus yet"
+                    : !last->trailer.wal ? "the bus's last frame has no WAL position"
+                                         : "the bus's last frame does not continue into the WAL"));
+  }
+  return std::unique_ptr<Capture>(new Capture(std::move(s)));
+}
+
+Status Capture::State::CheckNotReplaced() const {
+  struct stat st {};
+  if (::stat(opt.db_path.c_str(), &st) != 0) {
+    return Status::NotFound("{}: the database file disappeared ({})", opt.db_path,
+                            std::strerror(errno));
+  }
+  if (st.st_dev != db_dev || st.st_ino != db_ino) {
+    return Status::NotFound("{}: the database file was replaced underneath the producer",
+                            opt.db_path);
+  }
+  return Status::OK();
+}
+
+// Proves that the bus's last frame continues into the WAL on disk: the WAL
+// still holds that frame's generation, nothing after it was checkpointed
+// into the database file, and the database as of that point has exactly the
+// frame's post-apply checksum. Then the page checksums are known and
+// publishing continues with the next transaction.
+Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
+  const bus::WalPosition& wp = *last.trailer.wal;
+  std::optional<Barrier> barrier_hold;
+  {
+    LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
+    barrier_hold.emplace(std::move(b));
+  }
+  LTXBUS_RETURN_IF_ERROR(Repin());
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
+  barrier_hold.reset();
+  const uint64_t last_frame = wp.next_frame - 1;
+  if (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
+      hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX) {
+    spdlog::info(
+        "{}: cannot continue TXID {}: WAL is at {:08x}/{:08x} frame {} (backfilled {}), "
+        "the bus at {}",
+        opt.name, ltx::FormatTXID(last.id.max_txid), hdr.salt1, hdr.salt2, hdr.max_frame,
+        hdr.backfill, wp.Format());
+    return false;
+  }
+  const auto frame = static_cast<uint32_t>(wp.next_frame);
+  LTXBUS_ASSIGN_OR_RETURN(WalResume resume, wal->ResumeAt(wp.salt1, wp.salt2, frame,
+                                                          WalChecksum{wp.checksum1, wp.checksum2}));
+  if (!resume.position) {
+    spdlog::info("{}: cannot continue TXID {}: {}", opt.name, ltx::FormatTXID(last.id.max_txid),
+                 resume.stop.detail);
+    return false;
+  }
+  // The database as of the position: the database file (nothing after the
+  // position was copied into it) overlaid with the last WAL image of each
+  // page in frames before it.
+  std::unordered_map<uint32_t, uint64_t> wal_pages;
+  uint32_t commit_at = 0;
+  if (frame > 1) {
+    LTXBUS_ASSIGN_OR_RETURN(WalResume start, wal->Start());
+    if (!start.position || start.position->salt1 != wp.salt1) return false;
+    WalPosition p = *start.position;
+    while (p.frame < frame) {
+      LTXBUS_ASSIGN_OR_RETURN(WalRead rd, wal->Next(p, frame - 1));
+      if (!rd.txn) return false;
+      for (const WalPage& pg : rd.txn->pages) wal_pages[pg.pgno] = pg.offset;
+      commit_at = rd.txn->commit;
+      p = rd.txn->end;
+    }
+    if (p.frame != frame) return false;
+  } else {
+    LTXBUS_ASSIGN_OR_RETURN(uint64_t size, db_file->Size());
+    commit_at = static_cast<uint32_t>(size / page_size);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(uint64_t db_size, db_file->Size());
+  std::vector<ltx::Checksum> sums(size_t{commit_at} + 1, 0);
+  ltx::DatabaseChecksum sum;
+  std::vector<uint8_t> page(page_size);
+  const uint32_t lock = ltx::LockPgno(page_size);
+  for (uint32_t pgno = 1; pgno <= commit_at; pgno++) {
+    if (pgno == lock) continue;
+    if (auto it = wal_pages.find(pgno); it != wal_pages.end()) {
+      LTXBUS_RETURN_IF_ERROR(wal->ReadPage(it->second, page));
+    } else if (uint64_t{pgno} * page_size <= db_size) {
+      LTXBUS_RETURN_IF_ERROR(db_file->ReadAt(uint64_t{pgno - 1} * page_size, page));
+    } else {
+      return false;
+    }
+    sums[pgno] = ltx::PageChecksum(pgno, page);
+    sum.Add(sums[pgno]);
+  }
+  // A checkpoint the app ran meanwhile could have copied later frames in.
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader after, shm->Read());
+  if (after.backfill > last_frame || sum.Value() != last.trailer.post_apply) {
+    spdlog::info(
+        "{}: cannot continue TXID {}: database checksum at the position is {:016x}, "
+        "the bus says {:016x}",
+        opt.name, ltx::FormatTXID(last.id.max_txid), sum.Value(), last.trailer.post_apply);
+    return false;
+  }
+  txid = last.id.max_txid;
+  pos = *resume.position;
+  pos_valid = true;
+  commit = commit_at;
+  page_sums = std::move(sums);
+  db_sum = sum;
+  spdlog::info("{}: continuing after TXID {} at WAL frame {}", opt.name, ltx::FormatTXID(txid),
+               frame);
+  return true;
+}
+
+// Publishes every page of the database as of a fresh pin as one frame
+// covering TXIDs 1..txid+1.
+Status Capture::State::Snapshot(const std::string& reason) {
+  spdlog::info("{}: publishing a snapshot: {}", opt.name, reason);
+  WalIndexHeader hdr;
+  {
+    // Under the barrier nothing commits, so the new pin sees exactly mxFrame.
+    LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
+    LTXBUS_RETURN_IF_ERROR(Repin());
+    LTXBUS_ASSIGN_OR_RETURN(hdr, shm->Read());
+  }
+  LTXBUS_ASSIGN_OR_RETURN(int64_t page_count, pin->QueryInt64("PRAGMA page_count"));
+  std::optional<WalPosition> next;
+  if (hdr.max_frame > 0) {
+    LTXBUS_ASSIGN_OR_RETURN(WalResume r, wal->ResumeAt(hdr.salt1, hdr.salt2, hdr.max_frame + 1));
+    if (!r.position) {
+      return Status::Corruption("{}: the WAL does not hold the frames its index promises: {}",
+                                opt.db_path, r.stop.detail);
+    }
+    next = r.position;
+  }
+  const ltx::TXID new_txid = txid + 1;
+  ltx::Header h;
+  h.flags = 0;
+  h.page_size = page_size;
+  h.commit = static_cast<uint32_t>(page_count);
+  h.min_txid = 1;
+  h.max_txid = new_txid;
+  h.timestamp_ms = env->NowUnixMillis();
+  if (next) {
+    WalHeader geometry;
+    geometry.page_size = page_size;
+    h.wal_offset = static_cast<int64_t>(geometry.FrameOffset(next->frame));
+    h.wal_salt1 = next->salt1;
+    h.wal_salt2 = next->salt2;
+  }
+  bus::FrameId id = NewFrameId(1, new_txid, 0, h.timestamp_ms);
+  LTXBUS_ASSIGN_OR_RETURN(auto writer, publisher->BeginFrame(id));
+  ltx::Encoder enc(writer.get(), {.encoding = opt.encoding});
+  std::vector<ltx::Checksum> sums(static_cast<size_t>(page_count) + 1, 0);
+  ltx::DatabaseChecksum sum;
+  auto encode = [&]() -> Status {
+    LTXBUS_RETURN_IF_ERROR(enc.EncodeHeader(h));
+    LTXBUS_ASSIGN_OR_RETURN(sqlite::Statement st,
+                            pin->Prepare("SELECT data FROM sqlite_dbpage WHERE pgno=?1"));
+    const uint32_t lock = ltx::LockPgno(page_size);
+    for (uint32_t pgno = 1; pgno <= h.commit; pgno++) {
+      if (pgno == lock) continue;
+      LTXBUS_RETURN_IF_ERROR(st.BindInt64(1, pgno));
+      LTXBUS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return Status::Corruption("{}: page {} is missing", opt.db_path, pgno);
+      auto data = st.ColumnBlob(0);
+      sums[pgno] = ltx::PageChecksum(pgno, data);
+      sum.Add(sums[pgno]);
+      LTXBUS_RETURN_IF_ERROR(enc.EncodePage(pgno, data));
+      LTXBUS_RETURN_IF_ERROR(st.Reset());
+    }
+    return enc.Finish(sum.Value());
+  };
+  if (Status st = encode(); !st.ok()) {
+    writer->Abort();
+    return st.WithContext(opt.name + ": snapshot");
+  }
+  bus::FrameTrailer trailer{enc.bytes_written(), sum.Value(),
+                            next ? std::optional(ToBus(*next)) : std::nullopt};
+  LTXBUS_ASSIGN_OR_RETURN(uint64_t offset, writer->Commit(trailer));
+  txid = new_txid;
+  pos_valid = next.has_value();
+  if (next) pos = *next;
+  commit = h.commit;
+  page_sums = std::move(sums);
+  db_sum = sum;
+  stats.txid = txid;
+  stats.frames++;
+  stats.snapshots++;
+  stats.last_publish_ms = env->NowUnixMillis();
+  spdlog::info("{}: snapshot TXID {} ({} pages) published at offset {}", opt.name,
+               ltx::FormatTXID(txid), h.commit, offset);
+  return Status::OK();
+}
+
+// Publishes one WAL transaction as one frame. The published state (TXID,
+// position, checksums) changes only once the bus has acknowledged it.
+Status Capture::State::PublishTransaction(const WalTransaction& txn) {
+  if (txn.page_size != page_size) {
+    return Status::Corruption("{}: WAL page size {} differs from the database's {}", opt.db_path,
+                              txn.page_size, page_size);
+  }
+  const ltx::TXID new_txid = txid + 1;
+  const uint32_t lock = ltx::LockPgno(page_size);
+  ltx::Header h;
+  h.flags = 0;
+  h.page_size = page_size;
+  h.commit = txn.commit;
+  h.min_txid = h.max_txid = new_txid;
+  h.timestamp_ms = env->NowUnixMillis();
+  h.pre_apply_checksum = db_sum.Value();
+  h.wal_offset = static_cast<int64_t>(txn.wal_offset);
+  h.wal_size = static_cast<int64_t>(txn.wal_size);
+  h.wal_salt1 = txn.begin.salt1;
+  h.wal_salt2 = txn.begin.salt2;
+
+  // Every page between the old and the new size must be in the transaction:
+  // SQLite writes every dirty page up to the commit size.
+  size_t next_page = 0;
+  for (uint32_t p = commit + 1; p <= txn.commit; p++) {
+    if (p == lock) continue;
+    while (next_page < txn.pages.size() && txn.pages[next_page].pgno < p) next_page++;
+    if (next_page == txn.pages.size() || txn.pages[next_page].pgno != p) {
+      return Status::Corruption("{}: the database grew to {} pages but page {} is not in the WAL",
+                                opt.db_path, txn.commit, p);
+    }
+  }
+
+  ltx::DatabaseChecksum sum = db_sum;
+  std::vector<std::pair<uint32_t, ltx::Checksum>> changes;
+  changes.reserve(txn.pages.size());
+  LTXBUS_ASSIGN_OR_RETURN(
+      auto writer,
+      publisher->BeginFrame(NewFrameId(new_txid, new_txid, h.pre_apply_checksum, h.timestamp_ms)));
+  ltx::Encoder enc(writer.get(), {.encoding = opt.encoding});
+  std::vector<uint8_t> page(page_size);
+  auto encode = [&]() -> Status {
+    LTXBUS_RETURN_IF_ERROR(enc.EncodeHeader(h));
+    for (const WalPage& wp : txn.pages) {
+      LTXBUS_RETURN_IF_ERROR(wal->ReadPage(wp.offset, page));
+      LTXBUS_RETURN_IF_ERROR(enc.EncodePage(wp.pgno, page));
+      const ltx::Checksum c = ltx::PageChecksum(wp.pgno, page);
+      if (wp.pgno <= commit) sum.Remove(page_sums[wp.pgno]);
+      sum.Add(c);
+      changes.emplace_back(wp.pgno, c);
+    }
+    for (uint32_t p = txn.commit + 1; p <= commit; p++) {
+      if (p != lock) sum.Remove(page_sums[p]);  // dropped by a shrink
+    }
+    return enc.Finish(sum.Value());
+  };
+  if (Status st = encode(); !st.ok()) {
+    writer->Abort();
+    return st.WithContext(fmt::format("{}: TXID {}", opt.name, ltx::FormatTXID(new_txid)));
+  }
+  bus::FrameTrailer trailer{enc.bytes_written(), sum.Value(), ToBus(txn.end)};
+  LTXBUS_ASSIGN_OR_RETURN(uint64_t offset, writer->Commit(trailer));
+  (void)offset;
+  page_sums.resize(size_t{txn.commit} + 1, 0);
+  for (const auto& [pgno, c] : changes) page_sums[pgno] = c;
+  db_sum = sum;
+  commit = txn.commit;
+  txid = new_txid;
+  pos = txn.end;
+  stats.txid = txid;
+  stats.frames++;
+  stats.last_publish_ms = env->NowUnixMillis();
+  return Status::OK();
+}
+
+Result<int> Capture::State::Poll() {
+  LTXBUS_RETURN_IF_ERROR(CheckNotReplaced());
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
+  stats.wal_frames = hdr.max_frame;
+  if (hdr.max_frame == 0) return 0;
+  if (!pos_valid || hdr.salt1 != pos.salt1 || hdr.salt2 != pos.salt2) {
+    // A new WAL generation. While the pin is held, the WAL can restart at
+    // most once, and only after every frame before it was copied back, which
+    // the pin allows only up to what was published; so the new generation
+    // continues exactly where the bus is.
+    LTXBUS_ASSIGN_OR_RETURN(WalResume start, wal->Start());
+    if (!start.position || start.position->salt1 != hdr.salt1 ||
+        start.position->salt2 != hdr.salt2) {
+      return 0;  // the header is being written; look again next time
+    }
+    if (pos_valid && hdr.salt1 != pos.salt1 + 1) {
+      LTXBUS_RETURN_IF_ERROR(Snapshot(
+          fmt::format("the WAL restarted with salt {:08x} after {:08x}", hdr.salt1, pos.salt1)));
+      return 1;
+    }
+    pos = *start.position;
+    pos_valid = true;
+  }
+  if (pos.frame > hdr.max_frame) return 0;
+  LTXBUS_RETURN_IF_ERROR(SyncWal(wal_path));
+  int published = 0;
+  for (;;) {
+    LTXBUS_ASSIGN_OR_RETURN(WalRead rd, wal->Next(pos, hdr.max_frame));
+    if (rd.txn) {
+      Status st = PublishTransaction(*rd.txn);
+      if (st.IsCorruption()) {
+        LTXBUS_RETURN_IF_ERROR(Snapshot(st.message()));
+        return published + 1;
+      }
+      LTXBUS_RETURN_IF_ERROR(st);
+      published++;
+      continue;
+    }
+    if (rd.stop.reason == WalStop::kReachedMaxFrame || pos.frame > hdr.max_frame) break;
+    // Below mxFrame every frame is final, so anything else means the WAL is
+    // not what its index says: continuity is lost.
+    LTXBUS_RETURN_IF_ERROR(
+        Snapshot(fmt::format("WAL unreadable at frame {} ({}): {}", rd.stop.frame,
+                             WalStopName(rd.stop.reason), rd.stop.detail)));
+    return published + 1;
+  }
+  if (auto size = env->GetFileSize(wal_path);
+      size.ok() && *size > opt.wal_warn_bytes &&
+      Clock::now() - last_wal_warning > std::chrono::minutes(1)) {
+    last_wal_warning = Clock::now();
+    spdlog::warn("{}: the WAL is {} MiB (warning at {} MiB): checkpoints are not keeping up",
+                 opt.name, *size >> 20, opt.wal_warn_bytes >> 20);
+  }
+  return published;
+}
+
+Result<int> Capture::Poll() { return s_->Poll(); }
+
+Result<bool> Capture::MaybeCheckpoint(bool force) {
+  State& s = *s_;
+  const bool due =
+      force || s.stats.wal_frames >= s.opt.min_checkpoint_page_count ||
+      (s.stats.wal_frames > 0 && Clock::now() - s.last_checkpoint >= s.opt.checkpoint_interval);
+  if (!due) return false;
+  auto barrier = Barrier::Take(&*s.barrier, &s.barrier_held);
+  if (!barrier.ok()) {
+    spdlog::debug("{}: checkpoint postponed: {}", s.opt.name, barrier.status().message());
+    return false;
+  }
+  // Everything committed is published before the pin moves, so the
+  // checkpoint can only copy back published frames.
+  LTXBUS_RETURN_IF_ERROR(s.Poll().status());
+  LTXBUS_RETURN_IF_ERROR(s.Unpin());
+  int log_frames = 0, checkpointed = 0;
+  int rc = sqlite3_wal_checkpoint_v2(s.pin->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                     &checkpointed);
+  LTXBUS_RETURN_IF_ERROR(s.Pin());
+  s.last_checkpoint = Clock::now();
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    return Status::IOError("{}: checkpoint failed: {}", s.opt.name, sqlite3_errstr(rc));
+  }
+  s.stats.checkpoints++;
+  spdlog::debug("{}: checkpoint: {} of {} frames copied back", s.opt.name, checkpointed,
+                log_frames);
+  return true;
+}
+
+}  // namespace ltxbus::producer

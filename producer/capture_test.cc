@@ -1,0 +1,230 @@
+// Capture against a real app (a separate process on the system SQLite) and an
+// in-process bus. The same scenarios run against nats-server and Kafka in
+// tests/integration/producer_*_test.cc.
+#include "producer/capture.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "base/process.h"
+#include "bus/assembler.h"
+#include "ltx/apply.h"
+#include "tests/support/memory_bus.h"
+#include "tests/support/sqlite_pages.h"
+#include "tests/support/temp_dir.h"
+
+namespace ltxbus::producer {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string SourceDir() {
+  const char* dir = std::getenv("LTXBUS_SOURCE_DIR");
+  return dir != nullptr ? dir : LTXBUS_SOURCE_DIR_FALLBACK;
+}
+
+class CaptureTest : public ::testing::Test {
+ protected:
+  void SetUp() override { db_ = dir_.Join("app.db"); }
+
+  // Runs the test app to completion.
+  void RunApp(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"python3", SourceDir() + "/tests/apps/workload.py", db_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, 120s);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->exit_code, 0) << r->error_output;
+  }
+
+  // Keeps a connection open in another process, as a long-running app would,
+  // so the WAL is not checkpointed away while no producer runs.
+  void StartBystander() {
+    ProcessOptions options;
+    options.stdout_mode = Stream::kCapture;
+    auto p = Process::Spawn({"python3", "-c",
+                             "import sqlite3, time, sys\n"
+                             "c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from sqlite_schema').fetchall()\n"
+                             "print('ready', flush=True); time.sleep(600)\n",
+                             db_},
+                            options);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    bystander_.emplace(std::move(*p));
+    for (int i = 0; i < 100 && bystander_->output().find("ready") == std::string::npos; i++) {
+      (void)bystander_->Wait(50ms);
+    }
+  }
+
+  std::unique_ptr<Capture> OpenCapture() {
+    bus::PublisherOptions po;
+    po.producer = "test/1/1";
+    po.chunk_size = 64 * 1024;
+    auto pub = bus_.NewPublisher("app", po);
+    EXPECT_TRUE(pub.ok());
+    CaptureOptions o;
+    o.db_path = db_;
+    o.name = "app";
+    o.producer_id = "test/1/1";
+    auto c = Capture::Open(Env::Default(), o, std::move(*pub));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  // Applies every frame on the bus (from where the previous call stopped) to
+  // the rebuild and checks it equals the source database now.
+  void ExpectRebuildEqualsSource() {
+    if (!applier_) {
+      auto a = ltx::DatabaseFileApplier::Open(Env::Default(), dir_.Join("rebuild.db"));
+      ASSERT_TRUE(a.ok()) << a.status().ToString();
+      applier_ = std::move(*a);
+    }
+    auto log = bus_.Log("app");
+    for (; consumed_ < log.size(); consumed_++) {
+      auto f = assembler_.Add(log[consumed_]);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      if (!f->has_value()) continue;
+      const std::string path = dir_.Join("frame.ltx");
+      auto bytes = (*f)->ReadAll();
+      ASSERT_TRUE(bytes.ok());
+      ASSERT_TRUE(WriteFileAtomic(Env::Default(), path, AsBytes(*bytes)).ok());
+      const bool snapshot = (*f)->id().min_txid == 1;
+      if (!snapshot) {
+        EXPECT_EQ((*f)->id().min_txid, last_txid_ + 1) << "TXIDs must be contiguous";
+      }
+      Status s = applier_->ApplyFile(path);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      last_txid_ = (*f)->id().max_txid;
+      frames_++;
+      if (snapshot) snapshots_++;
+    }
+    auto want = testing::ReadSqlitePages(db_);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    auto got = testing::ReadFilePages(dir_.Join("rebuild.db"));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(testing::DiffPages(*want, *got), "");
+  }
+
+  testing::TempDir dir_;
+  std::string db_;
+  testing::MemoryBus bus_;
+  std::optional<Process> bystander_;
+  std::unique_ptr<ltx::DatabaseFileApplier> applier_;
+  bus::FrameAssembler assembler_;
+  size_t consumed_ = 0;
+  ltx::TXID last_txid_ = 0;
+  int frames_ = 0;
+  int snapshots_ = 0;
+};
+
+TEST_F(CaptureTest, EveryTransactionThroughCheckpointsVacuumAndSchemaChanges) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1);
+  for (int round = 0; round < 6; round++) {
+    RunApp({"--seed", std::to_string(round), "--transactions", "40", "--vacuum-every", "15",
+            "--checkpoint-every", "9", "--big-every", "25", "--big-bytes", "300000"});
+    auto n = capture->Poll();
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ExpectRebuildEqualsSource();
+    // Our own checkpoint restarts the WAL; capture must follow the new generation.
+    auto ck = capture->MaybeCheckpoint(round % 2 == 1);
+    ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+  }
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost somewhere";
+  EXPECT_GT(frames_, 200);
+  EXPECT_GE(capture->stats().checkpoints, 3u);
+}
+
+TEST_F(CaptureTest, RestartContinuesTheChainWithoutASnapshot) {
+  RunApp({"--create", "--transactions", "10"});
+  StartBystander();
+  {
+    auto capture = OpenCapture();
+    ASSERT_NE(capture, nullptr);
+    RunApp({"--seed", "7", "--transactions", "20"});
+    ASSERT_TRUE(capture->Poll().ok());
+  }
+  ExpectRebuildEqualsSource();
+  // A few writes while no producer runs: too few for the app's own
+  // auto-checkpoint (1000 frames) to copy back and restart the WAL, which
+  // would lose continuity (CheckpointWhileDownForcesASnapshot).
+  RunApp({"--seed", "8", "--transactions", "4"});
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  ASSERT_TRUE(capture->Poll().ok());
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1);
+}
+
+TEST_F(CaptureTest, CheckpointWhileDownForcesASnapshot) {
+  RunApp({"--create", "--transactions", "10"});
+  StartBystander();
+  {
+    auto capture = OpenCapture();
+    ASSERT_NE(capture, nullptr);
+    RunApp({"--seed", "3", "--transactions", "20"});
+    ASSERT_TRUE(capture->Poll().ok());
+  }
+  // Without the producer's pin the app can checkpoint everything and restart
+  // the WAL: the frames in between are gone, so only a snapshot is honest.
+  RunApp({"--seed", "4", "--transactions", "20", "--checkpoint-every", "5"});
+  RunApp({"--seed", "5", "--transactions", "5"});
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  ASSERT_TRUE(capture->Poll().ok());
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 2);
+}
+
+TEST_F(CaptureTest, BusOutageLosesNothing) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  bus_.SetDown(true);
+  RunApp({"--seed", "11", "--transactions", "25"});
+  auto n = capture->Poll();
+  EXPECT_EQ(n.status().code(), Status::Code::kUnavailable) << n.status().ToString();
+  RunApp({"--seed", "12", "--transactions", "25"});
+  bus_.SetDown(false);
+  ASSERT_TRUE(capture->Poll().ok());
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1);
+}
+
+TEST_F(CaptureTest, ASecondProducerFencesTheFirst) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto first = OpenCapture();
+  ASSERT_NE(first, nullptr);
+  auto second = OpenCapture();
+  ASSERT_NE(second, nullptr);
+  RunApp({"--seed", "2", "--transactions", "3"});
+  auto n = first->Poll();
+  EXPECT_EQ(n.status().code(), Status::Code::kConflict) << n.status().ToString();
+  ASSERT_TRUE(second->Poll().ok());
+  first.reset();
+  ExpectRebuildEqualsSource();
+}
+
+TEST_F(CaptureTest, RefusesADatabaseNotInWalMode) {
+  auto r = RunCommand({"python3", "-c",
+                       "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                       "c.execute('create table t(x)'); c.commit()",
+                       db_},
+                      30s);
+  ASSERT_TRUE(r.ok() && r->exit_code == 0);
+  auto pub = bus_.NewPublisher("app", {});
+  CaptureOptions o;
+  o.db_path = db_;
+  o.name = "app";
+  auto c = Capture::Open(Env::Default(), o, std::move(*pub));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("not WAL"), std::string::npos) << c.status().message();
+}
+
+}  // namespace
+}  // namespace ltxbus::producer

@@ -1,0 +1,168 @@
+#include "producer/replicator.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace ltxbus::producer {
+
+using namespace std::chrono_literals;
+
+struct Replicator::Database {
+  config::DatabaseConfig config;
+  bus::Endpoint endpoint;
+  std::unique_ptr<bus::Bus> bus;
+  std::unique_ptr<Capture> capture;
+  std::string producer_id;
+};
+
+std::string ProducerIdentity(Env* env) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return fmt::format("{}/{}/{}", host, ::getpid(), env->NowUnixMillis());
+}
+
+namespace {
+
+Result<std::unique_ptr<Capture>> OpenCapture(Env* env, bus::Bus* bus,
+                                             const config::DatabaseConfig& c,
+                                             const std::string& producer_id) {
+  bus::PublisherOptions po;
+  po.producer = producer_id;
+  po.chunk_size = c.chunk_size;
+  LTXBUS_ASSIGN_OR_RETURN(auto publisher, bus->NewPublisher(c.name, po));
+  CaptureOptions o;
+  o.db_path = c.path;
+  o.name = c.name;
+  o.producer_id = producer_id;
+  o.busy_timeout = c.busy_timeout;
+  o.min_checkpoint_page_count = c.min_checkpoint_page_count;
+  o.checkpoint_interval = c.checkpoint_interval;
+  o.wal_warn_bytes = c.wal_warn_bytes;
+  return Capture::Open(env, o, std::move(publisher));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Replicator>> Replicator::Start(Env* env, const config::Config& config) {
+  std::unique_ptr<Replicator> r(new Replicator());
+  r->env_ = env;
+  r->config_ = config;
+  const std::string producer_id = ProducerIdentity(env);
+  for (const auto& c : config.dbs) {
+    auto db = std::make_unique<Database>();
+    db->config = c;
+    db->producer_id = producer_id;
+    LTXBUS_ASSIGN_OR_RETURN(db->endpoint, bus::Endpoint::Parse(c.bus));
+    auto bus = bus::Bus::Connect(db->endpoint);
+    if (!bus.ok()) return bus.status().WithContext(c.name);
+    db->bus = std::move(*bus);
+    auto capture = OpenCapture(env, db->bus.get(), c, producer_id);
+    if (!capture.ok()) return capture.status().WithContext(c.name);
+    db->capture = std::move(*capture);
+    spdlog::info("{}: replicating {} to {}", c.name, c.path, db->endpoint.url);
+    r->dbs_.push_back(std::move(db));
+  }
+  for (size_t i = 0; i < r->dbs_.size(); i++) {
+    r->threads_.emplace_back([raw = r.get(), i] { raw->Run(i); });
+  }
+  return r;
+}
+
+Replicator::~Replicator() {
+  Stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Replicator::Stop() {
+  std::lock_guard lock(mu_);
+  stopping_ = true;
+  cv_.notify_all();
+}
+
+Status Replicator::Wait() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard lock(mu_);
+  return first_error_;
+}
+
+void Replicator::Run(size_t index) {
+  Database& db = *dbs_[index];
+  const std::string& name = db.config.name;
+  auto backoff = 100ms;
+  auto last_error_log = std::chrono::steady_clock::time_point{};
+  auto fail = [&](const Status& s) {
+    spdlog::error("{}: {}", name, s.message());
+    std::lock_guard lock(mu_);
+    if (first_error_.ok()) first_error_ = s;
+    failed_ = true;
+    stopping_ = true;
+    cv_.notify_all();
+  };
+  for (;;) {
+    bool stop;
+    {
+      std::lock_guard lock(mu_);
+      stop = stopping_;
+    }
+    std::chrono::milliseconds wait = db.config.monitor_interval;
+    if (!db.capture) {
+      auto capture = OpenCapture(env_, db.bus.get(), db.config, db.producer_id);
+      if (capture.ok()) {
+        db.capture = std::move(*capture);
+        backoff = 100ms;
+      } else if (capture.status().code() == Status::Code::kInvalidArgument) {
+        fail(capture.status());
+        return;
+      } else {
+        spdlog::warn("{}: cannot open: {} (retrying in {} ms)", name, capture.status().message(),
+                     backoff.count());
+        wait = backoff;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+      }
+    }
+    if (db.capture) {
+      auto n = db.capture->Poll();
+      if (n.ok()) {
+        backoff = 100ms;
+        auto ck = db.capture->MaybeCheckpoint(false);
+        if (!ck.ok()) spdlog::warn("{}: checkpoint: {}", name, ck.status().message());
+      } else if (n.status().code() == Status::Code::kConflict) {
+        if (config_.on_fenced == config::Config::OnFenced::kExit) {
+          fail(n.status().WithContext("fenced by another producer"));
+          return;
+        }
+        spdlog::warn("{}: fenced by another producer; waiting to take over: {}", name,
+                     n.status().message());
+        db.capture.reset();
+        wait = 5s;
+      } else if (n.status().code() == Status::Code::kNotFound) {
+        spdlog::warn("{}: {}; reopening", name, n.status().message());
+        db.capture.reset();
+      } else {
+        if (std::chrono::steady_clock::now() - last_error_log > 10s) {
+          spdlog::warn("{}: publishing failed, the WAL keeps everything until the bus is back: {}",
+                       name, n.status().message());
+          last_error_log = std::chrono::steady_clock::now();
+        }
+        wait = backoff;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+      }
+    }
+    if (stop) {
+      // Publish what is committed, then leave (the caller's stop is bounded
+      // by the bus timeouts inside Poll).
+      return;
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return stopping_; });
+  }
+}
+
+}  // namespace ltxbus::producer

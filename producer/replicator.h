@@ -1,0 +1,56 @@
+// Runs the producer for every database of a config: one thread per database
+// polls its WAL, publishes frames and runs checkpoints, and recovers from
+// errors on its own (bus outages are retried with backoff; a replaced
+// database file is reopened; a fenced producer exits or waits, by config).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/env.h"
+#include "config/config.h"
+#include "producer/capture.h"
+
+namespace ltxbus::producer {
+
+class Replicator {
+ public:
+  // Connects and opens every database (the first sync: each database is
+  // either continued from the bus or snapshotted) before returning.
+  static Result<std::unique_ptr<Replicator>> Start(Env* env, const config::Config& config);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Asks every database thread to publish what is committed and stop.
+  void Stop();
+  // Waits until every thread has stopped; the first fatal error, if any.
+  Status Wait();
+  // True once a thread stopped with a fatal error (e.g. fenced, on-fenced=exit).
+  bool failed() const { return failed_.load(); }
+
+ private:
+  Replicator() = default;
+  void Run(size_t index);
+
+  struct Database;
+  Env* env_ = nullptr;
+  config::Config config_;
+  std::vector<std::unique_ptr<Database>> dbs_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::atomic<bool> failed_{false};
+  Status first_error_;
+};
+
+// "host/pid/start-ms": who published a frame.
+std::string ProducerIdentity(Env* env);
+
+}  // namespace ltxbus::producer

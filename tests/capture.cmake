@@ -1,0 +1,2 @@
+# The producer's capture loop against a real app process and an in-process bus.
+ltxbus_test(capture_test LABELS unit TIMEOUT 600 SOURCES ${PROJECT_SOURCE_DIR}/producer/capture_test.cc)
