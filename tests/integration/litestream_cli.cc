@@ -1,0 +1,114 @@
+#include "tests/integration/litestream_cli.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/litestream_process.h"
+
+namespace ltxbus::testing {
+namespace {
+
+std::vector<std::string> RestoreArgs(const std::string& litestream, const std::string& replica_dir,
+                                     std::optional<ltx::TXID> txid, const std::string& out_path,
+                                     bool dry_run) {
+  std::vector<std::string> argv = {litestream, "restore"};
+  if (dry_run) {
+    argv.push_back("-dry-run");
+    argv.push_back("-json");
+  }
+  if (txid) {
+    argv.push_back("-txid");
+    argv.push_back(ltx::FormatTXID(*txid));
+  }
+  argv.push_back("-o");
+  argv.push_back(out_path);
+  argv.push_back("file://" + replica_dir);
+  return argv;
+}
+
+}  // namespace
+
+std::string SystemSqlite3() {
+  return std::filesystem::exists("/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "sqlite3";
+}
+
+Result<std::string> RunOk(const std::vector<std::string>& argv) {
+  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, kCommandTimeout));
+  if (r.exit_code != 0) {
+    std::string cmd;
+    for (const std::string& a : argv) cmd += " " + a;
+    return Status::Internal("`{}` exited with {}:\n{}", cmd.substr(1), r.exit_code, r.output);
+  }
+  return r.output;
+}
+
+Result<std::string> FindLitestream() {
+  const std::string path = ToolPath("litestream");
+  if (!std::filesystem::exists(path)) {
+    return Status::NotFound("{} is missing; run scripts/install-deps.sh", path);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(std::string version, RunOk({path, "version"}));
+  if (version.find(kLitestreamVersion) == std::string::npos) {
+    return Status::InvalidArgument("{} is {}, these tests need {}", path, version,
+                                   kLitestreamVersion);
+  }
+  return path;
+}
+
+Result<std::vector<ArchiveFile>> LitestreamRestorePlan(const std::string& litestream,
+                                                       const std::string& replica_dir,
+                                                       std::optional<ltx::TXID> txid,
+                                                       const std::string& out_path) {
+  LTXBUS_ASSIGN_OR_RETURN(std::string out,
+                          RunOk(RestoreArgs(litestream, replica_dir, txid, out_path, true)));
+  nlohmann::json plan = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (plan.is_discarded() || !plan.contains("files") || !plan["files"].is_array()) {
+    return Status::Corruption("unexpected dry-run output:\n{}", out);
+  }
+  std::vector<ArchiveFile> files;
+  for (const nlohmann::json& f : plan["files"]) {
+    if (!f.contains("level") || !f.contains("name")) {
+      return Status::Corruption("unexpected dry-run entry {}", f.dump());
+    }
+    auto range = ltx::ParseFilename(f["name"].get<std::string>());
+    if (!range) return Status::Corruption("unexpected file name in {}", f.dump());
+    const int level = f["level"].get<int>();
+    files.push_back({level, range->first, range->second,
+                     ArchivePath(replica_dir, level, range->first, range->second)});
+  }
+  return files;
+}
+
+Status LitestreamRestore(const std::string& litestream, const std::string& replica_dir,
+                         std::optional<ltx::TXID> txid, const std::string& out_path) {
+  return RunOk(RestoreArgs(litestream, replica_dir, txid, out_path, false)).status();
+}
+
+Status LtxbusApply(const std::string& db, const std::vector<std::string>& files) {
+  if (std::filesystem::exists(db)) return Status::InvalidArgument("{} exists already", db);
+  std::vector<std::string> argv = {LtxbusBinary(), "ltx", "apply", "--db", db};
+  argv.insert(argv.end(), files.begin(), files.end());
+  return RunOk(argv).status();
+}
+
+Status LtxbusVerify(const std::vector<std::string>& files) {
+  std::vector<std::string> argv = {LtxbusBinary(), "ltx", "verify", "-q"};
+  argv.insert(argv.end(), files.begin(), files.end());
+  return RunOk(argv).status();
+}
+
+Result<std::string> IntegrityCheck(const std::string& db, const std::string& scratch_dir) {
+  const std::string copy = scratch_dir + "/integrity-check.db";
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::filesystem::remove(copy + suffix, ec);
+  }
+  std::filesystem::copy_file(db, copy, ec);
+  if (ec) return Status::IOError("copy {}: {}", db, ec.message());
+  LTXBUS_ASSIGN_OR_RETURN(std::string out,
+                          RunOk({SystemSqlite3(), copy, "PRAGMA integrity_check;"}));
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+}  // namespace ltxbus::testing
