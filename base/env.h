@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -85,6 +86,19 @@ class Env {
 // Writes `data` to `path` atomically: a temporary file in the same directory,
 // fsynced, renamed over `path`, and the directory fsynced.
 Status WriteFileAtomic(Env* env, const std::string& path, std::span<const uint8_t> data);
+
+// Writes `path` atomically: `fill` writes the contents into a temporary file
+// beside it, which is then fsynced and renamed over `path` (and the directory
+// fsynced). If `fill` or any step fails, the temporary file is removed and
+// `path` is untouched.
+Status WriteFileAtomicWith(Env* env, const std::string& path,
+                           const std::function<Status(WritableFile*)>& fill);
+
+// Reads dst.size() bytes at `offset`. False (not an error) if the file ends
+// before offset + dst.size(): files that others append to and truncate (a
+// live WAL, the -shm) are legitimately short at times; other failures are
+// errors.
+Result<bool> ReadAtIfPresent(const RandomAccessFile& file, uint64_t offset, std::span<uint8_t> dst);
 
 // Reads a whole file; for small files (configs, manifests, tests).
 Result<std::string> ReadFileToString(Env* env, const std::string& path);

@@ -266,17 +266,36 @@ Env* Env::Default() {
   return &env;
 }
 
-Status WriteFileAtomic(Env* env, const std::string& path, std::span<const uint8_t> data) {
-  std::string tmp = path + ".tmp";
+Status WriteFileAtomicWith(Env* env, const std::string& path,
+                           const std::function<Status(WritableFile*)>& fill) {
+  const std::string tmp = path + ".tmp";
+  Status s;
   {
     LTXBUS_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp));
-    LTXBUS_RETURN_IF_ERROR(file->Append(data));
-    LTXBUS_RETURN_IF_ERROR(file->Sync());
-    LTXBUS_RETURN_IF_ERROR(file->Close());
+    s = fill(file.get());
+    if (s.ok()) s = file->Sync();
+    if (s.ok()) s = file->Close();
   }
-  LTXBUS_RETURN_IF_ERROR(env->RenameFile(tmp, path));
+  if (s.ok()) s = env->RenameFile(tmp, path);
+  if (!s.ok()) {
+    (void)env->RemoveFile(tmp);
+    return s;
+  }
   std::string dir = std::filesystem::path(path).parent_path().string();
   return env->SyncDir(dir.empty() ? "." : dir);
+}
+
+Status WriteFileAtomic(Env* env, const std::string& path, std::span<const uint8_t> data) {
+  return WriteFileAtomicWith(env, path, [&](WritableFile* f) { return f->Append(data); });
+}
+
+Result<bool> ReadAtIfPresent(const RandomAccessFile& file, uint64_t offset,
+                             std::span<uint8_t> dst) {
+  Status s = file.ReadAt(offset, dst);
+  if (s.ok()) return true;
+  Result<uint64_t> size = file.Size();
+  if (size.ok() && *size < offset + dst.size()) return false;
+  return s;
 }
 
 Result<std::string> ReadFileToString(Env* env, const std::string& path) {

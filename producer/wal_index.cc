@@ -25,16 +25,6 @@ uint16_t LoadNative16(const uint8_t* p) {
   return v;
 }
 
-// Reads dst at `offset`; false if the file is too short, which happens while
-// SQLite re-initialises the -shm (it truncates it first).
-Result<bool> ReadIfPresent(const RandomAccessFile& file, uint64_t offset, std::span<uint8_t> dst) {
-  Status s = file.ReadAt(offset, dst);
-  if (s.ok()) return true;
-  Result<uint64_t> size = file.Size();
-  if (size.ok() && *size < offset + dst.size()) return false;
-  return s;
-}
-
 }  // namespace
 
 WalIndexHeader WalIndexHeader::Decode(std::span<const uint8_t, kWalIndexHeaderSize> copy) {
@@ -87,12 +77,12 @@ Result<WalIndexHeader> WalIndex::Read(const WalIndexReadOptions& options) const 
     // Copy 0 strictly before copy 1: writers finish copy 1 before they start
     // copy 0, so equal copies read in this order are one writer's complete
     // header (separate reads, so the kernel cannot reorder the two copies).
-    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadIfPresent(*shm_, 0, copy0));
+    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadAtIfPresent(*shm_, 0, copy0));
     if (present) {
-      LTXBUS_ASSIGN_OR_RETURN(present, ReadIfPresent(*shm_, kCopy1Offset, copy1));
+      LTXBUS_ASSIGN_OR_RETURN(present, ReadAtIfPresent(*shm_, kCopy1Offset, copy1));
     }
     if (present) {
-      LTXBUS_ASSIGN_OR_RETURN(present, ReadIfPresent(*shm_, kCkptInfoOffset, ckpt));
+      LTXBUS_ASSIGN_OR_RETURN(present, ReadAtIfPresent(*shm_, kCkptInfoOffset, ckpt));
     }
     if (!present) {
       problem = "the -shm file is shorter than the wal-index header";

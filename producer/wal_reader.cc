@@ -10,17 +10,6 @@
 namespace ltxbus::producer {
 namespace {
 
-// Reads dst at `offset`. False (not an error) if the file ends before
-// offset + dst.size(): a live WAL is appended to and truncated under us, so a
-// short file is an expected state, while any other failure is a real error.
-Result<bool> ReadIfPresent(const RandomAccessFile& file, uint64_t offset, std::span<uint8_t> dst) {
-  Status s = file.ReadAt(offset, dst);
-  if (s.ok()) return true;
-  Result<uint64_t> size = file.Size();
-  if (size.ok() && *size < offset + dst.size()) return false;
-  return s;
-}
-
 WalStopInfo MakeStop(WalStop reason, uint32_t frame, std::string detail) {
   return WalStopInfo{reason, frame, std::move(detail)};
 }
@@ -33,7 +22,7 @@ struct HeaderRead {
 
 Result<HeaderRead> ReadWalHeader(const RandomAccessFile& file, uint32_t frame) {
   std::array<uint8_t, kWalHeaderSize> buf{};
-  LTXBUS_ASSIGN_OR_RETURN(bool present, ReadIfPresent(file, 0, buf));
+  LTXBUS_ASSIGN_OR_RETURN(bool present, ReadAtIfPresent(file, 0, buf));
   if (!present) {
     LTXBUS_ASSIGN_OR_RETURN(uint64_t size, file.Size());
     return HeaderRead{std::nullopt,
@@ -116,7 +105,7 @@ Result<WalResume> WalReader::ResumeAt(uint32_t salt1, uint32_t salt2, uint32_t f
     // checkpointed and overwritten legitimately long ago).
     const uint32_t prev = frame - 1;
     std::array<uint8_t, kWalFrameHeaderSize> buf{};
-    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadIfPresent(*file_, h.FrameOffset(prev), buf));
+    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadAtIfPresent(*file_, h.FrameOffset(prev), buf));
     if (!present) {
       out.stop =
           MakeStop(WalStop::kPrevFrameMismatch, frame,
@@ -192,7 +181,7 @@ Result<WalRead> WalReader::Next(const WalPosition& pos, uint32_t max_frame) cons
       return stop(WalStop::kReachedMaxFrame, frame, fmt::format("max frame is {}", max_frame));
     }
     const uint64_t offset = kWalHeaderSize + (frame - 1) * h.FrameSize();
-    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadIfPresent(*file_, offset, buf));
+    LTXBUS_ASSIGN_OR_RETURN(bool present, ReadAtIfPresent(*file_, offset, buf));
     if (!present) {
       LTXBUS_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
       if (size <= offset) {
