@@ -1,4 +1,4 @@
-// `ltxbus ltx ...`: inspect, verify, compact and apply LTX files.
+// The ltxbus subcommands, one file each; main() registers them.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,6 +7,9 @@
 
 namespace ltxbus::cli {
 
+// `ltxbus ltx ...`: inspect, verify, compact and apply LTX files.
 void AddLtxCommands(CLI::App& app, CommandResult* result);
+// `ltxbus replicate`: the producer.
+void AddReplicateCommand(CLI::App& app, CommandResult* result);
 
 }  // namespace ltxbus::cli

@@ -1,4 +1,4 @@
-#include "cli/ltx_commands.h"
+#include "cli/commands.h"
 
 #include <cstdio>
 #include <memory>
@@ -141,20 +141,11 @@ Status Compact(const std::vector<std::string>& paths, const std::string& out_pat
   }
   // Written beside the output and renamed into place only when complete, so a
   // failed compaction never leaves a plausible-looking file behind.
-  const std::string tmp = out_path + ".tmp";
   Result<ltx::Header> header = Status::Internal("not run");
-  {
-    LTXBUS_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(tmp));
-    header = ltx::Compact(inputs, out.get(), options);
-    Status s = header.status();
-    if (s.ok()) s = out->Sync();
-    if (s.ok()) s = out->Close();
-    if (!s.ok()) {
-      (void)env->RemoveFile(tmp);
-      return s;
-    }
-  }
-  LTXBUS_RETURN_IF_ERROR(env->RenameFile(tmp, out_path));
+  LTXBUS_RETURN_IF_ERROR(WriteFileAtomicWith(env, out_path, [&](WritableFile* out) {
+    header = ltx::Compact(inputs, out, options);
+    return header.status();
+  }));
   std::printf("%s: TXID %s-%s, commit %u\n", out_path.c_str(), FormatTXID(header->min_txid).c_str(),
               FormatTXID(header->max_txid).c_str(), header->commit);
   return Status::OK();
@@ -178,20 +169,11 @@ Status EncodeDb(const std::string& db, const std::string& out_path, const std::s
   options.txid = txid;
   options.checksums = !no_checksum;
   LTXBUS_ASSIGN_OR_RETURN(options.encoder.encoding, ltx::ParsePageEncoding(encoding));
-  const std::string tmp = out_path + ".tmp";
   Result<ltx::Header> header = Status::Internal("not run");
-  {
-    LTXBUS_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(tmp));
-    header = sqlite::EncodeSnapshot(db, out.get(), options);
-    Status s = header.status();
-    if (s.ok()) s = out->Sync();
-    if (s.ok()) s = out->Close();
-    if (!s.ok()) {
-      (void)env->RemoveFile(tmp);
-      return s;
-    }
-  }
-  LTXBUS_RETURN_IF_ERROR(env->RenameFile(tmp, out_path));
+  LTXBUS_RETURN_IF_ERROR(WriteFileAtomicWith(env, out_path, [&](WritableFile* out) {
+    header = sqlite::EncodeSnapshot(db, out, options);
+    return header.status();
+  }));
   std::printf("%s: snapshot of %s, TXID %s-%s, %u pages of %u bytes\n", out_path.c_str(),
               db.c_str(), FormatTXID(header->min_txid).c_str(),
               FormatTXID(header->max_txid).c_str(), header->commit, header->page_size);

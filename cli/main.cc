@@ -1,20 +1,31 @@
 // ltxbus: the command-line entry point. Each command group lives in its own
 // file and registers its subcommands here.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
-#include "cli/ltx_commands.h"
+#include "cli/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ltxbus: replicate SQLite through Kafka or NATS as LTX frames", "ltxbus"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ltxbus::cli::kVersion));
   ltxbus::cli::CommandResult result;
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   ltxbus::cli::AddLtxCommands(app, &result);
+  app.parse_complete_callback([&log_level] {
+    // Logs go to stderr so that stdout stays clean for command output.
+    auto logger = spdlog::stderr_color_mt("ltxbus");
+    logger->set_level(spdlog::level::from_str(log_level));
+    spdlog::set_default_logger(logger);
+  });
 
   std::vector<std::string> args = ltxbus::cli::NormalizeArgs(argc, argv);
   try {
