@@ -1,6 +1,7 @@
 #include "tests/integration/litestream_archive.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <charconv>
@@ -35,6 +36,12 @@ std::string Summarize(const std::vector<ArchiveFile>& files) {
 std::string ArchivePath(const std::string& root, int level, ltx::TXID min_txid,
                         ltx::TXID max_txid) {
   return fmt::format("{}/ltx/{}/{}", root, level, ltx::FormatFilename(min_txid, max_txid));
+}
+
+int64_t ModTimeMillis(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
 }
 
 Result<std::vector<ArchiveFile>> ListArchive(const std::string& root) {

@@ -3,6 +3,7 @@
 // the interop tests, using only ltxbus's own codec.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -73,5 +74,10 @@ Status WriteArchiveFile(const std::string& root, int level, const ltx::Header& h
 
 // The path a file of `level` covering [min, max] has under `root`.
 std::string ArchivePath(const std::string& root, int level, ltx::TXID min_txid, ltx::TXID max_txid);
+
+// A file's mtime in Unix milliseconds (truncated), or -1 if it cannot be
+// read. Litestream sets it to the header Timestamp, and so does
+// WriteArchiveFile.
+int64_t ModTimeMillis(const std::string& path);
 
 }  // namespace ltxbus::testing

@@ -1,12 +1,27 @@
 #include "tests/integration/litestream_cli.h"
 
+#include <signal.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/litestream_process.h"
-
 namespace ltxbus::testing {
 namespace {
+
+// Where scripts/install-deps.sh puts a tool binary: $LTXBUS_TOOLS/bin, else
+// ${XDG_CACHE_HOME:-$HOME/.cache}/ltxbus/bin, as scripts/lib.sh decides.
+std::string ToolPath(const std::string& name) {
+  std::string tools;
+  if (const char* t = std::getenv("LTXBUS_TOOLS"); t != nullptr && *t != '\0') {
+    tools = t;
+  } else if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') {
+    tools = std::string(x) + "/ltxbus";
+  } else if (const char* h = std::getenv("HOME"); h != nullptr) {
+    tools = std::string(h) + "/.cache/ltxbus";
+  }
+  return tools + "/bin/" + name;
+}
 
 std::vector<std::string> RestoreArgs(const std::string& litestream, const std::string& replica_dir,
                                      std::optional<ltx::TXID> txid, const std::string& out_path,
@@ -32,14 +47,34 @@ std::string SystemSqlite3() {
   return std::filesystem::exists("/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "sqlite3";
 }
 
+std::string LtxbusBinary() {
+  const char* b = std::getenv("LTXBUS_BINARY");
+  return b != nullptr && *b != '\0' ? b : LTXBUS_BINARY_FALLBACK;
+}
+
 Result<std::string> RunOk(const std::vector<std::string>& argv) {
   LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, kCommandTimeout));
   if (r.exit_code != 0) {
-    std::string cmd;
-    for (const std::string& a : argv) cmd += " " + a;
-    return Status::Internal("`{}` exited with {}:\n{}", cmd.substr(1), r.exit_code, r.output);
+    return Status::Internal("`{}` exited with {}:\n{}{}", CommandLine(argv), r.exit_code, r.output,
+                            r.error_output);
   }
   return r.output;
+}
+
+Result<Process> SpawnLogged(const std::vector<std::string>& argv, const std::string& log_path) {
+  // sh -c SCRIPT $0 $1...: the shell opens the log, then becomes the command.
+  std::vector<std::string> sh = {"sh", "-c", "exec \"$@\" >>\"$0\" 2>&1", log_path};
+  sh.insert(sh.end(), argv.begin(), argv.end());
+  return Process::Spawn(sh);
+}
+
+Result<int> StopProcess(Process& process, std::chrono::milliseconds grace) {
+  Status s = process.Signal(SIGTERM);
+  if (s.code() == Status::Code::kNotFound) return process.Wait(std::chrono::milliseconds(0));
+  LTXBUS_RETURN_IF_ERROR(s);
+  Result<int> code = process.Wait(grace);
+  if (code.ok() || code.status().code() != Status::Code::kTimeout) return code;
+  return process.Kill();
 }
 
 Result<std::string> FindLitestream() {

@@ -1,6 +1,7 @@
 // The external commands the Litestream interop tests drive: the real
 // `litestream` binary, the `ltxbus` CLI under test, and the system `sqlite3`.
-// Each runs with a bounded time and reports failure with its output.
+// Each runs with a bounded time and reports failure with its output. They run
+// through base/process.h, so none outlives its test.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/process.h"
 #include "base/status.h"
 #include "ltx/ltx.h"
 #include "tests/integration/litestream_archive.h"
@@ -20,7 +22,9 @@ inline constexpr std::chrono::seconds kCommandTimeout{60};
 // The Litestream the tests were written against.
 inline constexpr const char* kLitestreamVersion = "v0.5.16";
 
-// ToolPath("litestream"), once `litestream version` says kLitestreamVersion;
+// The litestream that scripts/install-deps.sh installed (in
+// ${LTXBUS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/ltxbus}/bin, as
+// scripts/lib.sh decides), once `litestream version` says kLitestreamVersion;
 // otherwise an error that says how to install it.
 Result<std::string> FindLitestream();
 
@@ -28,8 +32,23 @@ Result<std::string> FindLitestream();
 // SQLite a real application would use, not ltxbus's private one.
 std::string SystemSqlite3();
 
-// Runs `argv` and fails unless it exits 0 within kCommandTimeout; returns its output.
+// The ltxbus CLI: $LTXBUS_BINARY (set by CTest), else the one this test
+// binary was built with.
+std::string LtxbusBinary();
+
+// Runs `argv` and fails unless it exits 0 within kCommandTimeout; returns its
+// stdout (the failure message quotes stdout and stderr).
 Result<std::string> RunOk(const std::vector<std::string>& argv);
+
+// Starts `argv` (a daemon) with stdout and stderr appended to `log_path`, so
+// that its log survives it and never fills a pipe nobody reads.
+Result<Process> SpawnLogged(const std::vector<std::string>& argv, const std::string& log_path);
+
+// Stops `process` politely: SIGTERM to its process group, then SIGKILL if it
+// still runs after `grace`. Returns its exit code as Process::Wait() does
+// (128 + the signal number if a signal ended it); a child that had already
+// exited is not signalled.
+Result<int> StopProcess(Process& process, std::chrono::milliseconds grace);
 
 // `litestream restore -dry-run -json [-txid T] -o OUT file://REPLICA`: the
 // files Litestream's own restore plan picks, in plan order, with paths under

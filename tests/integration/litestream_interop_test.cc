@@ -8,7 +8,6 @@
 // Litestream restores) is litestream_restore_test.cc.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -20,7 +19,6 @@
 #include "base/env.h"
 #include "tests/integration/litestream_archive.h"
 #include "tests/integration/litestream_cli.h"
-#include "tests/integration/litestream_process.h"
 #include "tests/integration/litestream_workload.h"
 #include "tests/support/sqlite_pages.h"
 #include "tests/support/temp_dir.h"
@@ -56,13 +54,6 @@ ltx::TXID NewestL0(const std::string& replica) {
   return newest;
 }
 
-// File mtime in Unix milliseconds (truncated), or -1.
-int64_t ModTimeMillis(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  return int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000;
-}
-
 class LitestreamReplicateTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,11 +64,17 @@ class LitestreamReplicateTest : public ::testing::Test {
 
   // The daemon's and the writer's output, for failure messages.
   std::string Logs() const {
-    Env* env = Env::Default();
-    auto ls = ReadFileToString(env, dir_.Join("litestream.log"));
-    auto wr = ReadFileToString(env, dir_.Join("writer.log"));
-    return "--- litestream.log\n" + (ls.ok() ? *ls : ls.status().ToString()) + "--- writer.log\n" +
-           (wr.ok() ? *wr : wr.status().ToString());
+    auto log = ReadFileToString(Env::Default(), dir_.Join("litestream.log"));
+    return "--- litestream.log\n" + (log.ok() ? *log : log.status().ToString()) +
+           "--- writer output\n" + writer_output_;
+  }
+
+  // Fails unless litestream is still running; `when` is for the message.
+  void AssertDaemonRunning(const char* when) {
+    auto exited = daemon_->Wait(0ms);
+    ASSERT_FALSE(exited.ok()) << "litestream exited with " << *exited << " " << when << "\n"
+                              << Logs();
+    ASSERT_EQ(exited.status().code(), Status::Code::kTimeout) << exited.status().ToString();
   }
 
   void StartReplication() {
@@ -86,14 +83,14 @@ class LitestreamReplicateTest : public ::testing::Test {
     ASSERT_EQ(*schema, "wal\n");
     const std::string config = dir_.Join("litestream.yml");
     ASSERT_TRUE(WriteTextFile(config, ReplicateConfig(db_, replica_)).ok());
-    auto proc = ChildProcess::Spawn({litestream_, "replicate", "-config", config},
-                                    dir_.Join("litestream.log"));
+    auto proc =
+        SpawnLogged({litestream_, "replicate", "-config", config}, dir_.Join("litestream.log"));
     ASSERT_TRUE(proc.ok()) << proc.status().ToString();
     daemon_.emplace(std::move(proc).value());
     // Replicating once the first L0 file (the initial snapshot) is there.
     const auto deadline = Clock::now() + kStartTimeout;
     while (NewestL0(replica_) == 0) {
-      ASSERT_TRUE(daemon_->Running()) << "litestream exited early\n" << Logs();
+      ASSERT_NO_FATAL_FAILURE(AssertDaemonRunning("before its first L0 file"));
       ASSERT_LT(Clock::now(), deadline) << "no L0 file after " << kStartTimeout.count() << " s\n"
                                         << Logs();
       std::this_thread::sleep_for(50ms);
@@ -107,17 +104,16 @@ class LitestreamReplicateTest : public ::testing::Test {
   void RunWriter() {
     const std::string script = dir_.Join("writer.py");
     ASSERT_TRUE(WriteTextFile(script, WriterScript()).ok());
-    auto proc = ChildProcess::Spawn({"python3", script, db_, std::to_string(kWriterSeconds)},
-                                    dir_.Join("writer.log"));
-    ASSERT_TRUE(proc.ok()) << proc.status().ToString();
-    writer_.emplace(std::move(proc).value());
-    auto code = writer_->Wait(kWriterTimeout);
-    ASSERT_TRUE(code.ok()) << code.status().ToString() << "\n" << Logs();
-    ASSERT_EQ(*code, 0) << Logs();
-    ASSERT_TRUE(daemon_->Running()) << "litestream died while the writer ran\n" << Logs();
-    auto out = ReadFileToString(Env::Default(), dir_.Join("writer.log"));
-    ASSERT_TRUE(out.ok());
-    ASSERT_THAT(*out, HasSubstr("ok ")) << Logs();
+    ProcessOptions options;
+    options.stdout_mode = Stream::kCapture;
+    options.merge_stderr = true;
+    auto run = RunCommand({"python3", script, db_, std::to_string(kWriterSeconds)}, kWriterTimeout,
+                          options);
+    ASSERT_TRUE(run.ok()) << run.status().ToString() << "\n" << Logs();
+    writer_output_ = run->output;
+    ASSERT_EQ(run->exit_code, 0) << Logs();
+    ASSERT_NO_FATAL_FAILURE(AssertDaemonRunning("while the writer ran"));
+    ASSERT_THAT(writer_output_, HasSubstr("ok ")) << Logs();
   }
 
   // Waits until Litestream has uploaded everything: the newest L0 TXID stays
@@ -136,7 +132,7 @@ class LitestreamReplicateTest : public ::testing::Test {
         last_change = Clock::now();
       }
     }
-    auto code = daemon_->Stop(kStopGrace);
+    auto code = StopProcess(*daemon_, kStopGrace);
     ASSERT_TRUE(code.ok()) << code.status().ToString();
     EXPECT_EQ(*code, 0) << "litestream did not exit cleanly on SIGTERM\n" << Logs();
   }
@@ -161,9 +157,9 @@ class LitestreamReplicateTest : public ::testing::Test {
   std::string litestream_;
   std::string db_ = dir_.Join("app.db");
   std::string replica_ = dir_.Join("replica");
-  // Declared after dir_, so they are killed before it is removed.
-  std::optional<ChildProcess> daemon_;
-  std::optional<ChildProcess> writer_;
+  std::string writer_output_;
+  // Declared after dir_, so it is killed before the directory is removed.
+  std::optional<Process> daemon_;
 };
 
 TEST_F(LitestreamReplicateTest, EveryLevelDecodesAndRebuildsTheSource) {

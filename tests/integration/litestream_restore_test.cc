@@ -197,10 +197,7 @@ TEST_P(LitestreamRestoreTest, RestoresAnArchiveLtxbusWrote) {
     const bool block = encoding_ == ltx::PageEncoding::kLZ4Block;
     EXPECT_EQ(d->block_pages, block) << f.Describe();
     EXPECT_EQ(d->frame_pages, !block) << f.Describe();
-    auto mtime = std::filesystem::last_write_time(f.path);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::file_clock::to_sys(mtime).time_since_epoch());
-    EXPECT_EQ(ms.count(), d->header.timestamp_ms) << f.Describe();
+    EXPECT_EQ(ModTimeMillis(f.path), d->header.timestamp_ms) << f.Describe();
   }
 
   // Latest: the snapshot, the compacted L1 file, then the L0 files after it.
