@@ -363,4 +363,13 @@ std::string CommandLine(const std::vector<std::string>& argv) {
   return line;
 }
 
+Result<int> Process::Stop(std::chrono::milliseconds grace) {
+  Status s = Signal(SIGTERM);
+  if (s.code() == Status::Code::kNotFound) return Wait(std::chrono::milliseconds(0));
+  LTXBUS_RETURN_IF_ERROR(s);
+  Result<int> code = Wait(grace);
+  if (code.ok() || code.status().code() != Status::Code::kTimeout) return code;
+  return Kill();
+}
+
 }  // namespace ltxbus

@@ -80,6 +80,11 @@ class Process {
   // exit code as Wait() does. A child that already exited is not signalled.
   Result<int> Kill();
 
+  // Asks the child to stop (SIGTERM to its group), waits up to `grace`, then
+  // kills it; returns the exit code as Wait() does. A child that already
+  // exited is not signalled.
+  Result<int> Stop(std::chrono::milliseconds grace);
+
   // What the child printed, for streams in kCapture mode (so far, before Wait
   // returns). With merge_stderr, both streams are in output().
   const std::string& output() const { return output_; }

@@ -190,5 +190,62 @@ TEST(ProcessTest, CommandLineQuotesWhatTheShellWouldSplit) {
   EXPECT_EQ(CommandLine({"a", "b c", "it's", ""}), "a 'b c' 'it'\\''s' ''");
 }
 
+// Stop(): SIGTERM, a grace period, then SIGKILL.
+using namespace std::chrono_literals;
+using StopClock = std::chrono::steady_clock;
+
+// Starts `argv` and waits until it prints "ready" (its signal handling is
+// set by then).
+Result<Process> StartReady(const std::vector<std::string>& argv) {
+  ProcessOptions options;
+  options.stdout_mode = Stream::kCapture;
+  LTXBUS_ASSIGN_OR_RETURN(Process p, Process::Spawn(argv, options));
+  const std::string command = CommandLine(argv);
+  const auto deadline = StopClock::now() + 10s;
+  while (p.output().find("ready") == std::string::npos) {
+    if (StopClock::now() >= deadline) return Status::Timeout("`{}` never printed ready", command);
+    Result<int> exited = p.Wait(10ms);
+    if (exited.ok()) return Status::Internal("`{}` exited with {}", command, *exited);
+  }
+  return p;
+}
+
+TEST(ProcessStopTest, ReturnsTheExitCodeOfAChildThatHandlesSigterm) {
+  // One process: a shell would fork its sleep, which a SIGTERM sent just
+  // before the fork would miss.
+  auto p = StartReady({"python3", "-c",
+                       "import signal, sys, time\n"
+                       "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+                       "print('ready', flush=True)\n"
+                       "time.sleep(30)\n"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto code = p->Stop(10s);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 0);
+  EXPECT_FALSE(p->running());
+}
+
+TEST(ProcessStopTest, EscalatesToSigkillAfterTheGrace) {
+  // An ignored SIGTERM survives exec.
+  auto p = StartReady({"sh", "-c", "trap '' TERM; echo ready; exec sleep 30"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const auto start = StopClock::now();
+  auto code = p->Stop(300ms);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 128 + SIGKILL);
+  EXPECT_GE(StopClock::now() - start, 300ms);
+  EXPECT_LT(StopClock::now() - start, 5s);
+  EXPECT_FALSE(p->running());
+}
+
+TEST(ProcessStopTest, DoesNotSignalAChildThatHasExited) {
+  auto p = Process::Spawn({"sh", "-c", "exit 3"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(*p->Wait(10s), 3);
+  auto code = p->Stop(1s);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 3);
+}
+
 }  // namespace
 }  // namespace ltxbus

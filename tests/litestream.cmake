@@ -7,7 +7,6 @@ ltxbus_test(litestream_interop_test LABELS integration TIMEOUT 180
   SOURCES
     integration/litestream_interop_test.cc
     integration/litestream_restore_test.cc
-    integration/litestream_cli_test.cc
     integration/litestream_archive.cc
     integration/litestream_cli.cc
     integration/litestream_workload.cc

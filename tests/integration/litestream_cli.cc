@@ -68,15 +68,6 @@ Result<Process> SpawnLogged(const std::vector<std::string>& argv, const std::str
   return Process::Spawn(sh);
 }
 
-Result<int> StopProcess(Process& process, std::chrono::milliseconds grace) {
-  Status s = process.Signal(SIGTERM);
-  if (s.code() == Status::Code::kNotFound) return process.Wait(std::chrono::milliseconds(0));
-  LTXBUS_RETURN_IF_ERROR(s);
-  Result<int> code = process.Wait(grace);
-  if (code.ok() || code.status().code() != Status::Code::kTimeout) return code;
-  return process.Kill();
-}
-
 Result<std::string> FindLitestream() {
   const std::string path = ToolPath("litestream");
   if (!std::filesystem::exists(path)) {

@@ -44,12 +44,6 @@ Result<std::string> RunOk(const std::vector<std::string>& argv);
 // that its log survives it and never fills a pipe nobody reads.
 Result<Process> SpawnLogged(const std::vector<std::string>& argv, const std::string& log_path);
 
-// Stops `process` politely: SIGTERM to its process group, then SIGKILL if it
-// still runs after `grace`. Returns its exit code as Process::Wait() does
-// (128 + the signal number if a signal ended it); a child that had already
-// exited is not signalled.
-Result<int> StopProcess(Process& process, std::chrono::milliseconds grace);
-
 // `litestream restore -dry-run -json [-txid T] -o OUT file://REPLICA`: the
 // files Litestream's own restore plan picks, in plan order, with paths under
 // `replica_dir`.

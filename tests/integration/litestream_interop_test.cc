@@ -132,7 +132,7 @@ class LitestreamReplicateTest : public ::testing::Test {
         last_change = Clock::now();
       }
     }
-    auto code = StopProcess(*daemon_, kStopGrace);
+    auto code = daemon_->Stop(kStopGrace);
     ASSERT_TRUE(code.ok()) << code.status().ToString();
     EXPECT_EQ(*code, 0) << "litestream did not exit cleanly on SIGTERM\n" << Logs();
   }
