@@ -65,8 +65,14 @@ log4j.logger.state.change.logger=WARN
 log4j.logger.kafka.log.LogCleaner=WARN
 log4j.logger.org.apache.kafka.common.utils.AppInfoParser=WARN
 PROPS
-  # Kafka's own Uuid format: 16 random bytes, base64url, no padding.
-  cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+  # A Kafka cluster id is base64url of 16 random bytes; one starting with '-' would be
+  # taken for an option by the storage tool, so draw again until it does not.
+  cluster_id="$(python3 -c 'import base64, uuid
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"):
+        print(c)
+        break')"
   local java_opts=(-Djava.awt.headless=true "-Dlog4j.configuration=file:$dir/log4j.properties"
     "-Dkafka.logs.dir=$dir/logs" -cp "$libs/*")
   timeout 60 java -Xmx256m -XX:TieredStopAtLevel=1 "${java_opts[@]}" kafka.tools.StorageTool \

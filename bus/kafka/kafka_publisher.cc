@@ -1,0 +1,426 @@
+// The Kafka Publisher: one transactional producer per database; each frame
+// is one Kafka transaction of chunk messages on the database's partition.
+#include <thread>
+
+#include "bus/kafka/kafka_internal.h"
+
+namespace ltxbus::bus::kafka {
+namespace {
+
+// The largest chunk payload: the client's message.max.bytes (1000000 by
+// default) must hold the payload plus key and headers, and the broker's
+// default limit (1 MiB + 12) must hold the record batch.
+constexpr size_t kMaxChunkSize = 900 * 1024;
+// Chunks produced but not yet acknowledged. Bounds a frame's memory to about
+// (window + 1) × chunk size, whatever the frame size, while keeping several
+// produce requests on the wire.
+constexpr int64_t kInFlightWindow = 4;
+// How long a rejected (queue full) produce or a retriable transactional call
+// waits before trying again.
+constexpr Millis kRetryPause{50};
+
+using RdError = RdPtr<rd_kafka_error_t>;
+
+// The producer, shared by the Publisher and its open FrameWriter so that
+// neither may outlive what it uses.
+class ProducerCore {
+ public:
+  ProducerCore(Client client, const KafkaSettings& settings, DatabaseLocation where,
+               std::string transactional_id, const PublisherOptions& options)
+      : client_(std::move(client)),
+        settings_(settings),
+        where_(std::move(where)),
+        transactional_id_(std::move(transactional_id)),
+        options_(options) {}
+
+  const DatabaseLocation& where() const { return where_; }
+  const PublisherOptions& options() const { return options_; }
+  const KafkaSettings& settings() const { return settings_; }
+
+  Status InitTransactions() {
+    const Deadline deadline(options_.ack_timeout);
+    for (;;) {
+      RdError e(rd_kafka_init_transactions(client_.get(), deadline.RemainingMs()));
+      if (e == nullptr) return Status::OK();
+      if (rd_kafka_error_is_retriable(e.get()) && !rd_kafka_error_is_fatal(e.get())) {
+        if (deadline.Expired()) {
+          return client_.TimedOut(Describe("becoming the writer (init_transactions)"),
+                                  options_.ack_timeout);
+        }
+        std::this_thread::sleep_for(kRetryPause);
+        continue;
+      }
+      return TxnFailure("init_transactions", e.get());
+    }
+  }
+
+  Status Begin() {
+    LTXBUS_RETURN_IF_ERROR(broken_);
+    RdError e(rd_kafka_begin_transaction(client_.get()));
+    if (e != nullptr) return TxnFailure("begin_transaction", e.get());
+    ClientEvents& ev = client_.events();
+    std::lock_guard lock(ev.mu);
+    ev.generation++;
+    ev.in_flight = 0;
+    ev.max_offset = -1;
+    ev.delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+    ev.delivery_error_text.clear();
+    return Status::OK();
+  }
+
+  // Produces one chunk after waiting for room in the in-flight window.
+  Status Produce(const ChunkHeaders& headers, std::string_view payload) {
+    LTXBUS_RETURN_IF_ERROR(broken_);
+    const Deadline deadline(options_.ack_timeout);
+    for (;;) {
+      LTXBUS_RETURN_IF_ERROR(DeliveryFailure());
+      if (InFlight() < kInFlightWindow) break;
+      if (deadline.Expired()) {
+        return client_.TimedOut(Describe("waiting for chunk acknowledgements"),
+                                options_.ack_timeout);
+      }
+      rd_kafka_poll(client_.get(), std::min(deadline.RemainingMs(), 100));
+    }
+    RdPtr<rd_kafka_headers_t> kh(rd_kafka_headers_new(16));
+    for (const auto& [name, value] : headers.Encode()) {
+      rd_kafka_header_add(kh.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                          static_cast<ssize_t>(value.size()));
+    }
+    uint64_t generation;
+    {
+      std::lock_guard lock(client_.events().mu);
+      generation = client_.events().generation;
+    }
+    // Explicit partition on every produce (never the partitioner), payload
+    // copied: the caller's buffer is reused as soon as we return.
+    rd_kafka_vu_t vu[7] = {};
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = settings_.topic.c_str();
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = where_.partition;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem = {const_cast<char*>(where_.database.data()), where_.database.size()};
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem = {const_cast<char*>(payload.data()), payload.size()};
+    vu[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[4].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[5].u.ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(generation));
+    vu[6].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vu[6].u.headers = kh.get();
+    for (;;) {
+      RdError e(rd_kafka_produceva(client_.get(), vu, 7));
+      if (e == nullptr) break;
+      if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline.Expired()) {
+        rd_kafka_poll(client_.get(), static_cast<int>(kRetryPause.count()));
+        continue;
+      }
+      return TxnFailure("produce", e.get());
+    }
+    (void)kh.release();  // the message owns the headers now
+    std::lock_guard lock(client_.events().mu);
+    client_.events().in_flight++;
+    return Status::OK();
+  }
+
+  // Waits for every chunk's acknowledgement, then commits. Returns the
+  // offset of the last chunk.
+  Result<uint64_t> Commit() {
+    LTXBUS_RETURN_IF_ERROR(broken_);
+    const Deadline deadline(options_.ack_timeout);
+    while (InFlight() > 0) {
+      if (deadline.Expired()) {
+        // Aborting would wait as long again for the same brokers; a new
+        // producer's init_transactions (or the transaction timeout) aborts
+        // the frame instead.
+        broken_ =
+            client_.TimedOut(Describe("waiting for chunk acknowledgements (open a new Publisher)"),
+                             options_.ack_timeout);
+        return broken_;
+      }
+      rd_kafka_flush(client_.get(), std::min(deadline.RemainingMs(), 100));
+    }
+    if (Status st = DeliveryFailure(); !st.ok()) {
+      if (broken_.ok()) Abort();
+      return st;
+    }
+    for (;;) {
+      RdError e(rd_kafka_commit_transaction(client_.get(), deadline.RemainingMs()));
+      if (e == nullptr) break;
+      if (rd_kafka_error_is_retriable(e.get()) && !rd_kafka_error_is_fatal(e.get()) &&
+          !rd_kafka_error_txn_requires_abort(e.get())) {
+        if (!deadline.Expired()) {
+          std::this_thread::sleep_for(kRetryPause);
+          continue;
+        }
+        // The commit may or may not complete in the background; only a new
+        // producer (whose init_transactions settles it) can know.
+        broken_ = client_.TimedOut(
+            Describe("committing a frame (its outcome is unknown; open a new Publisher)"),
+            options_.ack_timeout);
+        return broken_;
+      }
+      Status st = TxnFailure("commit_transaction", e.get());
+      if (rd_kafka_error_txn_requires_abort(e.get())) Abort();
+      return st;
+    }
+    std::lock_guard lock(client_.events().mu);
+    if (client_.events().max_offset < 0) {
+      return Status::Internal("{}: committed a frame without a delivered chunk",
+                              Describe("committing"));
+    }
+    return static_cast<uint64_t>(client_.events().max_offset);
+  }
+
+  void Abort() {
+    if (!broken_.ok()) return;  // nothing more can be done with this producer
+    const Deadline deadline(options_.ack_timeout);
+    // librdkafka 2.0.2 sends EndTxn(abort) even when the coordinator turned
+    // the partition's registration down with CONCURRENT_TRANSACTIONS (the
+    // previous frame's commit still completing); the broker then answers
+    // INVALID_TXN_STATE, which librdkafka makes fatal (librdkafka #4849).
+    // Once every produced chunk is acknowledged the partition is registered,
+    // so wait for that first.
+    while (InFlight() > 0 && !deadline.Expired()) {
+      rd_kafka_flush(client_.get(), std::min(deadline.RemainingMs(), 100));
+    }
+    for (;;) {
+      RdError e(rd_kafka_abort_transaction(client_.get(), deadline.RemainingMs()));
+      if (e == nullptr) return;
+      if (rd_kafka_error_is_retriable(e.get()) && !rd_kafka_error_is_fatal(e.get()) &&
+          !deadline.Expired()) {
+        std::this_thread::sleep_for(kRetryPause);
+        continue;
+      }
+      // Read_committed consumers never see the frame either way; the broker
+      // aborts it after transaction.timeout.ms or when a new producer for
+      // the database calls init_transactions.
+      Status st = TxnFailure("abort_transaction", e.get());
+      if (broken_.ok()) broken_ = st;
+      return;
+    }
+  }
+
+  std::string Describe(std::string_view doing) const {
+    return fmt::format("{} for database '{}' on {}[{}] (transactional.id '{}')", doing,
+                       where_.database, settings_.url, where_.partition, transactional_id_);
+  }
+
+ private:
+  int64_t InFlight() {
+    rd_kafka_poll(client_.get(), 0);  // serves delivery reports
+    std::lock_guard lock(client_.events().mu);
+    return client_.events().in_flight;
+  }
+
+  // The first failed delivery of this frame, as a Status.
+  Status DeliveryFailure() {
+    rd_kafka_resp_err_t err;
+    std::string text;
+    {
+      std::lock_guard lock(client_.events().mu);
+      err = client_.events().delivery_error;
+      text = client_.events().delivery_error_text;
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
+    char fatal[512];
+    if (rd_kafka_resp_err_t code = rd_kafka_fatal_error(client_.get(), fatal, sizeof fatal);
+        code != RD_KAFKA_RESP_ERR_NO_ERROR || IsFencingError(err)) {
+      return SetBroken(code != RD_KAFKA_RESP_ERR_NO_ERROR ? code : err,
+                       code != RD_KAFKA_RESP_ERR_NO_ERROR ? fatal : text, "producing a chunk");
+    }
+    return KafkaStatus(err, Describe(fmt::format("a chunk was not delivered ({})", text)));
+  }
+
+  // Maps a transactional API error. Fencing and fatal errors end this
+  // producer for good; others leave it usable (after an abort if needed).
+  Status TxnFailure(std::string_view op, const rd_kafka_error_t* e) {
+    rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+    std::string text = rd_kafka_error_string(e);
+    if (rd_kafka_error_is_fatal(e) || code == RD_KAFKA_RESP_ERR__FATAL || IsFencingError(code)) {
+      char fatal[512];
+      if (rd_kafka_resp_err_t f = rd_kafka_fatal_error(client_.get(), fatal, sizeof fatal);
+          f != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        code = f;
+        text = fatal;
+      }
+      return SetBroken(code, text, op);
+    }
+    if (code == RD_KAFKA_RESP_ERR__STATE || code == RD_KAFKA_RESP_ERR__NOT_CONFIGURED) {
+      return Status::Internal("{}: {}", Describe(op), text);
+    }
+    return KafkaStatus(code, Describe(fmt::format("{} failed ({})", op, text)));
+  }
+
+  Status SetBroken(rd_kafka_resp_err_t code, std::string_view text, std::string_view op) {
+    if (IsFencingError(code)) {
+      broken_ = Status::Conflict(
+          "{}: fenced, another publisher for the database took over (its init_transactions "
+          "bumped the producer epoch): {}",
+          Describe(op), text);
+    } else {
+      broken_ = Status::Internal("{}: fatal Kafka producer error, open a new Publisher: {}",
+                                 Describe(op), text);
+    }
+    return broken_;
+  }
+
+  Client client_;
+  KafkaSettings settings_;
+  DatabaseLocation where_;
+  std::string transactional_id_;
+  PublisherOptions options_;
+  // Once set, every later call fails with it: the producer is fenced, hit a
+  // fatal error, or left a transaction in a state we cannot know.
+  Status broken_;
+};
+
+class KafkaFrameWriter final : public FrameWriter {
+ public:
+  KafkaFrameWriter(std::shared_ptr<ProducerCore> core, std::shared_ptr<bool> frame_open, FrameId id)
+      : core_(std::move(core)), frame_open_(std::move(frame_open)), id_(std::move(id)) {
+    buffer_.reserve(core_->options().chunk_size);
+  }
+  ~KafkaFrameWriter() override {
+    if (!done_) Abort();
+  }
+
+  Status Append(std::span<const uint8_t> data) override {
+    LTXBUS_RETURN_IF_ERROR(CheckOpen());
+    const size_t chunk_size = core_->options().chunk_size;
+    while (!data.empty()) {
+      // A full buffer is sent only when more bytes follow, so the last chunk
+      // (sent by Commit) is never empty unless the frame is.
+      if (buffer_.size() == chunk_size) {
+        LTXBUS_RETURN_IF_ERROR(core_->Produce(Headers(false, {}), buffer_));
+        next_index_++;
+        buffer_.clear();
+      }
+      const size_t n = std::min(data.size(), chunk_size - buffer_.size());
+      buffer_.append(reinterpret_cast<const char*>(data.data()), n);
+      data = data.subspan(n);
+      size_ += n;
+    }
+    return Status::OK();
+  }
+
+  Result<uint64_t> Commit(const FrameTrailer& trailer) override {
+    LTXBUS_RETURN_IF_ERROR(CheckOpen());
+    if (trailer.frame_size != size_) {
+      // Consumers would drop such a frame; refuse it here, where it is a bug.
+      Abort();
+      return Status::InvalidArgument(
+          "frame for TXID {} of database '{}': trailer says {} bytes but {} were appended",
+          ltx::FormatTXID(id_.max_txid), id_.database, trailer.frame_size, size_);
+    }
+    Status st = core_->Produce(Headers(true, trailer), buffer_);
+    if (!st.ok()) {
+      Abort();
+      return st;
+    }
+    Finish();
+    return core_->Commit();
+  }
+
+  void Abort() override {
+    if (done_) return;
+    Finish();
+    core_->Abort();
+  }
+
+ private:
+  Status CheckOpen() const {
+    if (done_) {
+      return Status::InvalidArgument("frame for TXID {} of database '{}' was already finished",
+                                     ltx::FormatTXID(id_.max_txid), id_.database);
+    }
+    return Status::OK();
+  }
+
+  ChunkHeaders Headers(bool last, const FrameTrailer& trailer) const {
+    ChunkHeaders h;
+    h.frame = id_;
+    h.index = next_index_;
+    h.last = last;
+    h.trailer = trailer;
+    return h;
+  }
+
+  void Finish() {
+    done_ = true;
+    *frame_open_ = false;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+  }
+
+  std::shared_ptr<ProducerCore> core_;
+  std::shared_ptr<bool> frame_open_;
+  FrameId id_;
+  std::string buffer_;
+  uint32_t next_index_ = 0;
+  uint64_t size_ = 0;
+  bool done_ = false;
+};
+
+class KafkaPublisher final : public Publisher {
+ public:
+  explicit KafkaPublisher(std::shared_ptr<ProducerCore> core) : core_(std::move(core)) {}
+
+  Result<std::optional<LastFrame>> Open() override {
+    if (opened_) return Status::InvalidArgument("{}", core_->Describe("Open() called twice"));
+    LTXBUS_RETURN_IF_ERROR(core_->InitTransactions());
+    opened_ = true;
+    // After init_transactions no older producer can commit, so the newest
+    // committed frame cannot change under us.
+    return ReadLastFrame(core_->settings(), core_->where());
+  }
+
+  Result<std::unique_ptr<FrameWriter>> BeginFrame(const FrameId& id) override {
+    if (!opened_) return Status::InvalidArgument("{}", core_->Describe("BeginFrame before Open()"));
+    if (*frame_open_) {
+      return Status::InvalidArgument("{}", core_->Describe("BeginFrame while a frame is open"));
+    }
+    if (id.database != core_->where().database) {
+      return Status::InvalidArgument("{}: the frame is for database '{}'",
+                                     core_->Describe("BeginFrame"), id.database);
+    }
+    LTXBUS_RETURN_IF_ERROR(core_->Begin());
+    *frame_open_ = true;
+    return std::unique_ptr<FrameWriter>(std::make_unique<KafkaFrameWriter>(core_, frame_open_, id));
+  }
+
+ private:
+  std::shared_ptr<ProducerCore> core_;
+  std::shared_ptr<bool> frame_open_ = std::make_shared<bool>(false);
+  bool opened_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Publisher>> NewPublisher(const KafkaSettings& settings,
+                                                const DatabaseLocation& where,
+                                                const PublisherOptions& options) {
+  if (options.chunk_size == 0 || options.chunk_size > kMaxChunkSize) {
+    return Status::InvalidArgument(
+        "chunk size {} for database '{}' must be between 1 and {} bytes (Kafka's message limit)",
+        options.chunk_size, where.database, kMaxChunkSize);
+  }
+  if (options.ack_timeout.count() <= 0) {
+    return Status::InvalidArgument("ack timeout for database '{}' must be positive",
+                                   where.database);
+  }
+  std::string transactional_id = settings.txn_prefix + EscapeDatabaseName(where.database);
+  const std::vector<std::pair<std::string, std::string>> extra = {
+      {"client.id", fmt::format("ltxbus-pub-{}", EscapeDatabaseName(where.database))},
+      // One writer per database: init_transactions fences every older one.
+      {"transactional.id", transactional_id},
+      {"enable.idempotence", "true"},
+      {"transaction.timeout.ms", std::to_string(settings.transaction_timeout.count())},
+  };
+  LTXBUS_ASSIGN_OR_RETURN(Client client, NewClient(settings, RD_KAFKA_PRODUCER, extra));
+  auto core = std::make_shared<ProducerCore>(std::move(client), settings, where,
+                                             std::move(transactional_id), options);
+  return std::unique_ptr<Publisher>(std::make_unique<KafkaPublisher>(std::move(core)));
+}
+
+}  // namespace ltxbus::bus::kafka
