@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,7 +89,9 @@ class Publisher {
   // Becomes the database's writer (Kafka: init_transactions fences older
   // producers) and reads the newest complete frame, if any.
   virtual Result<std::optional<LastFrame>> Open() = 0;
-  // Starts a frame; at most one frame is open at a time.
+  // Starts a frame; at most one frame is open at a time. The publisher sets
+  // `attempt` and `producer` itself. Publishing the same frame again after a
+  // Commit that failed with Timeout or Unavailable is safe: it is stored once.
   virtual Result<std::unique_ptr<FrameWriter>> BeginFrame(const FrameId& id) = 0;
 };
 
@@ -98,7 +101,7 @@ class Subscriber {
   // The next chunk of this database, or nullopt if none arrived within
   // `timeout`. Chunks come in bus order.
   virtual Result<std::optional<Chunk>> Next(Millis timeout) = 0;
-  // The offset the next published message will get (the "head"), for lag.
+  // One past this database's last message (the "head"), for lag.
   virtual Result<uint64_t> HeadOffset() = 0;
 };
 

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   ltxbus::cli::AddLtxCommands(app, &result);
+  ltxbus::cli::AddReplicateCommand(app, &result);
   app.parse_complete_callback([&log_level] {
     // Logs go to stderr so that stdout stays clean for command output.
     auto logger = spdlog::stderr_color_mt("ltxbus");

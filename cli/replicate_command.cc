@@ -1,0 +1,126 @@
+// `ltxbus replicate`: run the producer for the databases of a config (or one
+// database given on the command line) until SIGINT/SIGTERM, or until the
+// program started with -exec exits.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "base/process.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "producer/replicator.h"
+
+namespace ltxbus::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct ReplicateOptions {
+  std::string config_path;
+  std::string db;
+  std::string url;
+  std::string exec;
+};
+
+Result<config::Config> LoadConfig(const ReplicateOptions& o) {
+  if (!o.config_path.empty()) {
+    if (!o.db.empty()) {
+      return Status::InvalidArgument("give either -config FILE or DB URL, not both");
+    }
+    return config::Config::Load(o.config_path);
+  }
+  if (o.db.empty() || o.url.empty()) {
+    return Status::InvalidArgument(
+        "usage: ltxbus replicate -config FILE | ltxbus replicate DB URL");
+  }
+  return config::Config::Parse(fmt::format("bus: '{}'\ndbs:\n  - path: '{}'\n", o.url, o.db));
+}
+
+// Signals are taken synchronously by the main thread; every other thread
+// (started after this) inherits the mask, so none is interrupted.
+sigset_t BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+Result<int> Replicate(const ReplicateOptions& o) {
+  LTXBUS_ASSIGN_OR_RETURN(config::Config cfg, LoadConfig(o));
+  if (!o.exec.empty()) cfg.exec = o.exec;
+  const sigset_t signals = BlockTerminationSignals();
+  LTXBUS_ASSIGN_OR_RETURN(auto replicator, producer::Replicator::Start(Env::Default(), cfg));
+  spdlog::info("initial sync done for {} database(s)", cfg.dbs.size());
+
+  std::optional<Process> child;
+  if (!cfg.exec.empty()) {
+    ProcessOptions po;
+    po.inherit_stdin = true;
+    LTXBUS_ASSIGN_OR_RETURN(Process p, Process::Spawn({"/bin/sh", "-c", cfg.exec}, po));
+    spdlog::info("started -exec command (pid {}): {}", p.pid(), cfg.exec);
+    child.emplace(std::move(p));
+  }
+
+  int exit_code = 0;
+  for (;;) {
+    timespec timeout{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig > 0) {
+      if (child && child->running()) {
+        // The app decides when to exit; we keep replicating until it does.
+        spdlog::info("forwarding signal {} to the -exec command", sig);
+        (void)child->Signal(sig);
+      } else {
+        spdlog::info("signal {}: publishing what is committed, then exiting", sig);
+        break;
+      }
+    }
+    if (child) {
+      auto done = child->Wait(0ms);
+      if (done.ok()) {
+        exit_code = *done;
+        spdlog::info("-exec command exited with {}", exit_code);
+        break;
+      }
+    }
+    if (replicator->failed()) {
+      if (child && child->running()) (void)child->Stop(30s);
+      break;
+    }
+  }
+  replicator->Stop();
+  Status s = replicator->Wait();
+  if (!s.ok()) return s;
+  return exit_code;
+}
+
+}  // namespace
+
+void AddReplicateCommand(CLI::App& app, CommandResult* result) {
+  auto o = std::make_shared<ReplicateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "replicate", "Publish every committed transaction of WAL-mode databases to Kafka or NATS");
+  cmd->add_option("--config", o->config_path, "YAML config file (see docs/config.md)");
+  cmd->add_option("db", o->db, "Database file (short form, with URL)");
+  cmd->add_option("url", o->url,
+                  "Bus URL, e.g. nats://127.0.0.1:4222/LTX or kafka://host:9092/topic");
+  cmd->add_option("--exec", o->exec,
+                  "Start this command after the initial sync, forward signals to it, and exit "
+                  "with its exit code");
+  cmd->callback([o, result] {
+    auto code = Replicate(*o);
+    if (!code.ok()) {
+      result->status = code.status();
+    } else {
+      result->exit_code = *code;
+    }
+  });
+}
+
+}  // namespace ltxbus::cli
