@@ -142,6 +142,7 @@ struct Capture::State {
                           int64_t timestamp_ms) {
     return bus::FrameId{opt.name, min_txid, max_txid, "", opt.producer_id, timestamp_ms, pre};
   }
+  Result<WalIndexHeader> PinAtKnownFrame();
   Status CheckNotReplaced() const;
   Status Snapshot(const std::string& reason);
   Result<bool> Recover(const bus::LastFrame& last);
@@ -212,6 +213,27 @@ Status Capture::State::CheckNotReplaced() const {
   return Status::OK();
 }
 
+// Re-pins and returns the wal-index header the new pin sees. A busy app may
+// hold the write lock almost continuously, so rather than stopping commits
+// with the barrier, the header is read before and after pinning: if no commit
+// happened in between (same change counter, mxFrame and salts), the pin saw
+// exactly that header. Only if commits keep racing does it fall back to the
+// barrier.
+Result<WalIndexHeader> Capture::State::PinAtKnownFrame() {
+  for (int attempt = 0; attempt < 200; attempt++) {
+    LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader before, shm->Read());
+    LTXBUS_RETURN_IF_ERROR(Repin());
+    LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader after, shm->Read());
+    if (before.change == after.change && before.max_frame == after.max_frame &&
+        before.salt1 == after.salt1 && before.salt2 == after.salt2) {
+      return after;
+    }
+  }
+  LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
+  LTXBUS_RETURN_IF_ERROR(Repin());
+  return shm->Read();
+}
+
 // Proves that the bus's last frame continues into the WAL on disk: the WAL
 // still holds that frame's generation, nothing after it was checkpointed
 // into the database file, and the database as of that point has exactly the
@@ -219,14 +241,7 @@ Status Capture::State::CheckNotReplaced() const {
 // publishing continues with the next transaction.
 Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
   const bus::WalPosition& wp = *last.trailer.wal;
-  std::optional<Barrier> barrier_hold;
-  {
-    LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
-    barrier_hold.emplace(std::move(b));
-  }
-  LTXBUS_RETURN_IF_ERROR(Repin());
-  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
-  barrier_hold.reset();
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, PinAtKnownFrame());
   const uint64_t last_frame = wp.next_frame - 1;
   if (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
       hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX) {
@@ -308,22 +323,23 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
 Status Capture::State::Snapshot(const std::string& reason) {
   spdlog::info("{}: publishing a snapshot: {}", opt.name, reason);
   WalIndexHeader hdr;
-  {
-    // Under the barrier nothing commits, so the new pin sees exactly mxFrame.
-    LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
-    LTXBUS_RETURN_IF_ERROR(Repin());
-    LTXBUS_ASSIGN_OR_RETURN(hdr, shm->Read());
-  }
-  LTXBUS_ASSIGN_OR_RETURN(int64_t page_count, pin->QueryInt64("PRAGMA page_count"));
   std::optional<WalPosition> next;
-  if (hdr.max_frame > 0) {
+  for (int attempt = 0;; attempt++) {
+    LTXBUS_ASSIGN_OR_RETURN(hdr, PinAtKnownFrame());
+    if (hdr.max_frame == 0) break;
     LTXBUS_ASSIGN_OR_RETURN(WalResume r, wal->ResumeAt(hdr.salt1, hdr.salt2, hdr.max_frame + 1));
-    if (!r.position) {
+    if (r.position) {
+      next = r.position;
+      break;
+    }
+    // A pin taken when everything was checkpointed does not stop the WAL from
+    // restarting over the frame just read; pin again.
+    if (attempt == 5) {
       return Status::Corruption("{}: the WAL does not hold the frames its index promises: {}",
                                 opt.db_path, r.stop.detail);
     }
-    next = r.position;
   }
+  LTXBUS_ASSIGN_OR_RETURN(int64_t page_count, pin->QueryInt64("PRAGMA page_count"));
   const ltx::TXID new_txid = txid + 1;
   ltx::Header h;
   h.flags = 0;

@@ -170,16 +170,26 @@ TEST_P(ProducerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
   StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
   ProcessOptions app_options;
   app_options.stdout_mode = Stream::kDiscard;
-  auto app = Process::Spawn({"python3", testing::SourceDir() + "/tests/apps/workload.py", db_,
-                             "--seed", "99", "--transactions", "100000", "--vacuum-every", "150",
-                             "--checkpoint-every", "70"},
-                            app_options);
+  auto app = Process::Spawn(
+      {"python3", testing::SourceDir() + "/tests/apps/workload.py", db_, "--seed", "99",
+       "--transactions", "100000", "--vacuum-every", "150", "--checkpoint-every", "70"},
+      app_options);
   ASSERT_TRUE(app.ok());
   std::mt19937 rng(42);
   for (int kill = 0; kill < 20 && !HasFatalFailure(); kill++) {
-    auto producer = StartProducer(Stream::kDiscard);
+    const int before = checker.frames();
+    auto producer = StartProducer();
     ASSERT_TRUE(producer.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(400 + rng() % 1600));
+    // Kill it while it publishes, not while it starts: wait for its first
+    // frame, then a random moment.
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (checker.frames() == before && std::chrono::steady_clock::now() < deadline) {
+      checker.Drain();
+    }
+    (void)producer->Wait(0ms);  // collect its log
+    ASSERT_GT(checker.frames(), before)
+        << "producer " << kill << " published nothing: " << producer->output();
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));
     ASSERT_TRUE(producer->Kill().ok());
     checker.Drain();
   }
