@@ -19,6 +19,11 @@ void HashFrameEntry(Crc64* crc, uint32_t pgno, uint64_t size) {
   crc->Update(entry);
 }
 
+// Adds "page N" to an error. Formats only on failure: this runs per page.
+Status InPage(uint32_t pgno, const Status& s) {
+  return s.ok() ? s : s.WithContext(fmt::format("page {}", pgno));
+}
+
 }  // namespace
 
 Decoder::Decoder(SequentialFile* src) : src_(src), buf_(kReadBufferSize) {}
@@ -103,23 +108,53 @@ Status Decoder::ReadBlockPayload(uint32_t pgno, std::span<uint8_t> page) {
     return Status::Corruption("page {}: compressed size {} is impossible for a {}-byte page", pgno,
                               n, header_.page_size);
   }
-  scratch_.resize(n);
-  LTXBUS_RETURN_IF_ERROR(ReadExact(scratch_, "page data"));
-  return PageCodec::DecompressBlock(scratch_, page).WithContext(fmt::format("page {}", pgno));
+  // Hot path: the whole block is already in the read buffer, so decompress it
+  // from there instead of copying it to scratch first.
+  std::span<const uint8_t> block;
+  if (buf_len_ - buf_pos_ >= n) {
+    block = std::span<const uint8_t>(buf_).subspan(buf_pos_, n);
+    buf_pos_ += n;
+    offset_ += n;
+  } else {
+    scratch_.resize(n);
+    LTXBUS_RETURN_IF_ERROR(ReadExact(scratch_, "page data"));
+    block = scratch_;
+  }
+  return InPage(pgno, PageCodec::DecompressBlock(block, page));
 }
 
 Status Decoder::ReadFramePayload(uint32_t pgno, std::span<uint8_t> page) {
   FrameScanner scanner(header_.page_size);
-  scratch_.clear();
+  // Hot path: scan the frame where it sits in the read buffer, growing the
+  // view exactly as the copying loop below grows scratch, and decompress it in
+  // place. Only a frame that runs past the buffered bytes is copied.
+  size_t len = 0;
+  const size_t avail = buf_len_ - buf_pos_;
+  for (;;) {
+    auto need = scanner.BytesNeeded(std::span<const uint8_t>(buf_).subspan(buf_pos_, len));
+    if (!need.ok()) return InPage(pgno, need.status());
+    if (*need == 0) {
+      auto frame = std::span<const uint8_t>(buf_).subspan(buf_pos_, len);
+      buf_pos_ += len;
+      offset_ += len;
+      return InPage(pgno, codec_.DecompressFrame(frame, page));
+    }
+    if (*need > avail - len) break;
+    len += *need;
+  }
+  const uint8_t* start = buf_.data() + buf_pos_;
+  scratch_.assign(start, start + len);
+  buf_pos_ += len;
+  offset_ += len;
   for (;;) {
     auto need = scanner.BytesNeeded(scratch_);
-    if (!need.ok()) return need.status().WithContext(fmt::format("page {}", pgno));
+    if (!need.ok()) return InPage(pgno, need.status());
     if (*need == 0) break;
     size_t old = scratch_.size();
     scratch_.resize(old + *need);
     LTXBUS_RETURN_IF_ERROR(ReadExact(std::span(scratch_).subspan(old), "an LZ4 frame"));
   }
-  return codec_.DecompressFrame(scratch_, page).WithContext(fmt::format("page {}", pgno));
+  return InPage(pgno, codec_.DecompressFrame(scratch_, page));
 }
 
 Result<bool> Decoder::NextPage(uint32_t* pgno, std::span<uint8_t> data) {

@@ -15,6 +15,11 @@ constexpr uint8_t kFlgBlockChecksum = 0x10;
 constexpr uint8_t kFlgContentSize = 0x08;
 constexpr uint8_t kFlgContentChecksum = 0x04;
 constexpr uint8_t kFlgDictId = 0x01;
+constexpr int kBlockSizeId64K = 4;  // BD bits 6-4: 4..7 = 64 KiB, 256 KiB, 1 MiB, 4 MiB
+
+// The largest frame accepted for one page: twice the page's compress bound,
+// ample for any real writer's header, blocks and checksums (one block each).
+size_t MaxFrameSize(uint32_t page_size) { return 2 * (PageCodec::MaxBlockSize(page_size) + 32); }
 
 // What ltx's Go writer (pierrec/lz4) emits: 64 KB blocks, independent blocks,
 // content checksum on, no block checksum, no content size, fast level.
@@ -128,6 +133,15 @@ Result<size_t> FrameScanner::BytesNeeded(std::span<const uint8_t> so_far) {
         }
         flg_ = so_far[4];
         if ((flg_ >> 6) != 1) return Status::Corruption("unsupported LZ4 frame version");
+        // liblz4 allocates two buffers of the declared maximum block size (up
+        // to 4 MiB each) in the decompression context; a page needs 64 KiB at
+        // most, which is what the Go writer and ltxbus declare. Invalid BD
+        // values are left to liblz4, which rejects them.
+        if (const int id = (so_far[5] >> 4) & 7; id > kBlockSizeId64K) {
+          return Status::Corruption(
+              "LZ4 frame declares {} KiB maximum blocks; a page frame may declare at most 64 KiB",
+              64 << (2 * (id - kBlockSizeId64K)));
+        }
         pos_ =
             size_t{6} + ((flg_ & kFlgContentSize) ? 8u : 0u) + ((flg_ & kFlgDictId) ? 4u : 0u) + 1u;
         stage_ = 2;
@@ -149,6 +163,12 @@ Result<size_t> FrameScanner::BytesNeeded(std::span<const uint8_t> so_far) {
                                     total_block_bytes_, page_size_);
         }
         pos_ += block + ((flg_ & kFlgBlockChecksum) ? 4u : 0u);
+        // Empty blocks add no data but 4 or 8 bytes each, and the decoder
+        // holds the whole frame: cap the frame itself, not just its data.
+        if (pos_ > MaxFrameSize(page_size_)) {
+          return Status::Corruption("LZ4 frame is over {} bytes, too large for a {}-byte page",
+                                    MaxFrameSize(page_size_), page_size_);
+        }
         break;
       }
       case 4:

@@ -152,8 +152,9 @@ TEST(WalFormatTest, ReproducesTheChecksumsOfARealWal) {
   }
   EXPECT_EQ(commits, 6);  // CREATE TABLE and five INSERTs
   // The chain is sensitive to every page byte.
-  std::vector<uint8_t> page(bytes.begin() + static_cast<ptrdiff_t>(h->FrameOffset(1) + 24),
-                            bytes.begin() + static_cast<ptrdiff_t>(h->FrameOffset(2)));
+  auto image = bytes.subspan(h->FrameOffset(1) + 24, h->page_size);
+  std::vector<uint8_t> page(image.begin(), image.end());
+  ASSERT_GT(page.size(), 100u);
   page[100] ^= 1;
   auto fh1 = bytes.subspan(h->FrameOffset(1)).first<kWalFrameHeaderSize>();
   EXPECT_NE(WalFrameChecksum(h->big_endian_checksums(), h->checksum, fh1, page),

@@ -138,7 +138,7 @@ Result<NatsSettings> NatsSettings::FromEndpoint(const Endpoint& endpoint) {
   std::transform(s.subject_prefix.begin(), s.subject_prefix.end(), s.subject_prefix.begin(),
                  [](char c) { return static_cast<char>(std::tolower(c)); });
   for (const auto& [key, value] : endpoint.options) {
-    auto context = [&](const Status& st) {
+    auto context = [&, &key = key](const Status& st) {
       return st.WithContext(fmt::format("{}: option {}", endpoint.url, key));
     };
     if (key == "subject-prefix") {
