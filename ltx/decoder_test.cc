@@ -174,6 +174,23 @@ TEST(DecoderTest, ImpossibleCompressedSize) {
   ExpectError(f, "compressed size 1048576 is impossible");
 }
 
+// Found by fuzzing: frames no writer produces must not make the decoder
+// allocate beyond a page's worth of memory.
+TEST(DecoderTest, LZ4FrameDeclaringHugeBlocks) {
+  std::string f = ValidFile(PageEncoding::kLZ4Frame);
+  *At(f, 106 + 5) = 0x70;  // BD: 4 MiB maximum block size
+  ExpectError(f, "maximum blocks; a page frame may declare at most 64 KiB");
+}
+
+TEST(DecoderTest, LZ4FrameOfEmptyBlocks) {
+  std::string f = ValidFile(PageEncoding::kLZ4Frame);
+  // After the 7-byte frame header, endless empty stored blocks (size 0x80000000).
+  std::string head = f.substr(0, 106 + 7);
+  std::string blocks;
+  for (int i = 0; i < 4000; i++) blocks += std::string("\x00\x00\x00\x80", 4);
+  ExpectError(head + blocks, "too large for a 512-byte page");
+}
+
 TEST(DecoderTest, TrailingData) {
   ExpectError(ValidFile() + "x", "trailing data after the trailer");
 }
