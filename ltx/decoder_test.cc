@@ -43,6 +43,18 @@ void ExpectError(const std::string& f, const char* want) {
 
 uint8_t* At(std::string& f, size_t off) { return reinterpret_cast<uint8_t*>(f.data() + off); }
 
+// Where the first page frame of a valid file ends (the next frame starts).
+size_t FirstFrameEnd(const std::string& f) {
+  SpanSource src(AsBytes(f));
+  Decoder dec(&src);
+  EXPECT_TRUE(dec.DecodeHeader().ok());
+  std::vector<uint8_t> page(512);
+  uint32_t pgno = 0;
+  auto more = dec.NextPage(&pgno, page);
+  EXPECT_TRUE(more.ok() && *more);
+  return dec.last_frame_offset() + dec.last_frame_size();
+}
+
 TEST(DecoderTest, AcceptsValidFiles) {
   EXPECT_TRUE(Decode(ValidFile(PageEncoding::kLZ4Block)).ok());
   EXPECT_TRUE(Decode(ValidFile(PageEncoding::kLZ4Frame)).ok());
@@ -61,13 +73,7 @@ TEST(DecoderTest, BitFlipInPageData) {
     std::string f = ValidFile(e);
     // Page 2's frame ends just before page 3's; its last bytes are LZ4
     // literals (block) or the frame's content checksum (frame).
-    SpanSource src(AsBytes(f));
-    Decoder dec(&src);
-    ASSERT_TRUE(dec.DecodeHeader().ok());
-    std::vector<uint8_t> page(512);
-    uint32_t pgno;
-    ASSERT_TRUE(*dec.NextPage(&pgno, page));
-    const size_t last_byte = dec.last_frame_offset() + dec.last_frame_size() - 1;
+    const size_t last_byte = FirstFrameEnd(f) - 1;
     *At(f, e == PageEncoding::kLZ4Block ? last_byte : last_byte - 12) ^= 0x01;
     Status s = Decode(f);
     ASSERT_FALSE(s.ok());
@@ -132,13 +138,7 @@ TEST(DecoderTest, LockPagePresent) {
 
 TEST(DecoderTest, PagesOutOfOrder) {
   std::string f = ValidFile();
-  SpanSource src(AsBytes(f));
-  Decoder dec(&src);
-  ASSERT_TRUE(dec.DecodeHeader().ok());
-  std::vector<uint8_t> page(512);
-  uint32_t pgno;
-  ASSERT_TRUE(*dec.NextPage(&pgno, page));
-  StoreBE32(At(f, dec.last_frame_offset() + dec.last_frame_size()), 1);  // page 3 -> 1
+  StoreBE32(At(f, FirstFrameEnd(f)), 1);  // page 3 -> 1
   ExpectError(f, "pages out of order: page 1 after page 2");
 }
 
