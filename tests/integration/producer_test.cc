@@ -222,6 +222,35 @@ TEST_P(ProducerTest, ASecondProducerIsFenced) {
   EXPECT_TRUE(second->Wait(30s).ok());
 }
 
+TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) {
+  RunApp({"--create", "--transactions", "5"});
+  const std::string config = dir_.Join("ltxbus.yml");
+  const std::string app =
+      fmt::format("python3 {}/tests/apps/workload.py {} --seed 4 --transactions 40; exit 7",
+                  testing::SourceDir(), db_);
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), config,
+                              AsBytes(fmt::format("bus: ${{LTXBUS_TEST_BUS}}\n"
+                                                  "exec: \"{}\"\n"
+                                                  "dbs:\n"
+                                                  "  - path: {}\n"
+                                                  "    monitor-interval: 20ms\n",
+                                                  app, db_)))
+                  .ok());
+  ProcessOptions o;
+  o.stdout_mode = Stream::kCapture;
+  o.merge_stderr = true;
+  o.env = {{"LTXBUS_TEST_BUS", url_}};
+  auto producer = Process::Spawn({Binary(), "replicate", "-config", config}, o);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  auto code = producer->Wait(120s);
+  ASSERT_TRUE(code.ok()) << producer->output();
+  EXPECT_EQ(*code, 7) << "ltxbus must exit with the app's exit code: " << producer->output();
+  // Everything the app committed before it exited was published on the way out.
+  StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
+  checker.ExpectConverges(db_, 10s);
+  EXPECT_EQ(checker.snapshots(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Buses, ProducerTest,
                          ::testing::Values(ServerKind::kNats, ServerKind::kKafka),
                          [](const auto& p) { return std::string(testing::ServerName(p.param)); });
