@@ -8,8 +8,6 @@ function(ltxbus_test name)
   target_link_libraries(${name} PRIVATE ltxbus_core ltxbus_test_support ${T_LIBS}
     GTest::gtest GTest::gtest_main GTest::gmock)
   ltxbus_warnings(${name})
-  target_compile_definitions(${name} PRIVATE LTXBUS_SOURCE_DIR_FALLBACK="${PROJECT_SOURCE_DIR}"
-    LTXBUS_BINARY_FALLBACK="$<TARGET_FILE:ltxbus>")
   add_dependencies(${name} ltxbus)  # tests run the CLI
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)

@@ -263,6 +263,7 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
   // The database as of the position: the database file (nothing after the
   // position was copied into it) overlaid with the last WAL image of each
   // page in frames before it.
+  LTXBUS_ASSIGN_OR_RETURN(const uint64_t db_size, db_file->Size());
   std::unordered_map<uint32_t, uint64_t> wal_pages;
   uint32_t commit_at = 0;
   if (frame > 1) {
@@ -278,10 +279,8 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
     }
     if (p.frame != frame) return false;
   } else {
-    LTXBUS_ASSIGN_OR_RETURN(uint64_t size, db_file->Size());
-    commit_at = static_cast<uint32_t>(size / page_size);
+    commit_at = static_cast<uint32_t>(db_size / page_size);
   }
-  LTXBUS_ASSIGN_OR_RETURN(uint64_t db_size, db_file->Size());
   std::vector<ltx::Checksum> sums(size_t{commit_at} + 1, 0);
   ltx::DatabaseChecksum sum;
   std::vector<uint8_t> page(page_size);

@@ -13,16 +13,12 @@
 #include "tests/support/memory_bus.h"
 #include "tests/support/sqlite_pages.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/testbed.h"
 
 namespace ltxbus::producer {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string SourceDir() {
-  const char* dir = std::getenv("LTXBUS_SOURCE_DIR");
-  return dir != nullptr ? dir : LTXBUS_SOURCE_DIR_FALLBACK;
-}
 
 class CaptureTest : public ::testing::Test {
  protected:
@@ -30,7 +26,8 @@ class CaptureTest : public ::testing::Test {
 
   // Runs the test app to completion.
   void RunApp(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"python3", SourceDir() + "/tests/apps/workload.py", db_};
+    std::vector<std::string> argv = {"python3", testing::SourceDir() + "/tests/apps/workload.py",
+                                     db_};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = RunCommand(argv, 120s);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -44,7 +41,8 @@ class CaptureTest : public ::testing::Test {
     options.stdout_mode = Stream::kCapture;
     auto p = Process::Spawn({"python3", "-c",
                              "import sqlite3, time, sys\n"
-                             "c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from sqlite_schema').fetchall()\n"
+                             "c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from "
+                             "sqlite_schema').fetchall()\n"
                              "print('ready', flush=True); time.sleep(600)\n",
                              db_},
                             options);

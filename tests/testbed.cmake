@@ -3,7 +3,8 @@
 target_sources(ltxbus_test_support PRIVATE support/testbed.cc)
 # Fallback for SourceDir() when LTXBUS_SOURCE_DIR is unset (a binary run by hand).
 target_compile_definitions(ltxbus_test_support PRIVATE
-  LTXBUS_DEFAULT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  LTXBUS_DEFAULT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  LTXBUS_DEFAULT_BINARY="$<TARGET_FILE:ltxbus>")
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(LIBNATS REQUIRED IMPORTED_TARGET libnats)

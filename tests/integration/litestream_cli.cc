@@ -47,11 +47,6 @@ std::string SystemSqlite3() {
   return std::filesystem::exists("/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "sqlite3";
 }
 
-std::string LtxbusBinary() {
-  const char* b = std::getenv("LTXBUS_BINARY");
-  return b != nullptr && *b != '\0' ? b : LTXBUS_BINARY_FALLBACK;
-}
-
 Result<std::string> RunOk(const std::vector<std::string>& argv) {
   LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, kCommandTimeout));
   if (r.exit_code != 0) {

@@ -4,6 +4,8 @@
 // through base/process.h, so none outlives its test.
 #pragma once
 
+#include "tests/support/testbed.h"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -31,10 +33,6 @@ Result<std::string> FindLitestream();
 // The system sqlite3 CLI (/usr/bin/sqlite3 when present, else from PATH): the
 // SQLite a real application would use, not ltxbus's private one.
 std::string SystemSqlite3();
-
-// The ltxbus CLI: $LTXBUS_BINARY (set by CTest), else the one this test
-// binary was built with.
-std::string LtxbusBinary();
 
 // Runs `argv` and fails unless it exits 0 within kCommandTimeout; returns its
 // stdout (the failure message quotes stdout and stderr).

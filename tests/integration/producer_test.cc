@@ -21,11 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ServerKind;
 
-std::string Binary() {
-  const char* b = std::getenv("LTXBUS_BINARY");
-  return b != nullptr ? b : LTXBUS_BINARY_FALLBACK;
-}
-
 // Follows one database's stream, checks what a consumer must be able to rely
 // on, and applies every frame to a rebuild.
 class StreamChecker {
@@ -130,7 +125,7 @@ class ProducerTest : public testing::ServerTest<ServerKind::kNats, ServerKind::k
     ProcessOptions o;
     o.stdout_mode = out;
     o.merge_stderr = true;
-    return Process::Spawn({Binary(), "replicate", db_, url_}, o);
+    return Process::Spawn({testing::LtxbusBinary(), "replicate", db_, url_}, o);
   }
 
   void RunApp(std::vector<std::string> args) {
@@ -240,7 +235,7 @@ TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) 
   o.stdout_mode = Stream::kCapture;
   o.merge_stderr = true;
   o.env = {{"LTXBUS_TEST_BUS", url_}};
-  auto producer = Process::Spawn({Binary(), "replicate", "-config", config}, o);
+  auto producer = Process::Spawn({testing::LtxbusBinary(), "replicate", "-config", config}, o);
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   auto code = producer->Wait(120s);
   ASSERT_TRUE(code.ok()) << producer->output();

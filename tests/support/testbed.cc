@@ -1,5 +1,7 @@
 #include "tests/support/testbed.h"
 
+#include "base/env.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -8,10 +10,8 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "base/process.h"
@@ -31,14 +31,6 @@ constexpr auto kStopTimeout = std::chrono::seconds(60);
 
 std::string Script(ServerKind kind) {
   return fmt::format("{}/scripts/servers/{}.sh", SourceDir(), ServerName(kind));
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read {}", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string Tail(const std::string& s, size_t n) {
@@ -74,6 +66,11 @@ std::string SourceDir() {
   return dir != nullptr && *dir != '\0' ? dir : LTXBUS_DEFAULT_SOURCE_DIR;
 }
 
+std::string LtxbusBinary() {
+  const char* b = getenv("LTXBUS_BINARY");
+  return b != nullptr && *b != '\0' ? b : LTXBUS_DEFAULT_BINARY;
+}
+
 Result<std::unique_ptr<TestServer>> TestServer::Start(ServerKind kind) {
   LTXBUS_ASSIGN_OR_RETURN(std::string dir, MakeTempDir(kind));
   // Owned from here on, so the directory goes away on every failure path.
@@ -104,9 +101,9 @@ Result<std::unique_ptr<TestServer>> TestServer::Attach(ServerKind kind, const st
 }
 
 Status TestServer::LoadState() {
-  LTXBUS_ASSIGN_OR_RETURN(std::string pid_text, ReadFile(dir_ + "/pid"));
+  LTXBUS_ASSIGN_OR_RETURN(std::string pid_text, ReadFileToString(Env::Default(), dir_ + "/pid"));
   pid_ = static_cast<pid_t>(std::atoi(pid_text.c_str()));
-  LTXBUS_ASSIGN_OR_RETURN(std::string env_text, ReadFile(dir_ + "/env"));
+  LTXBUS_ASSIGN_OR_RETURN(std::string env_text, ReadFileToString(Env::Default(), dir_ + "/env"));
   std::istringstream lines(env_text);
   for (std::string line; std::getline(lines, line);) {
     size_t eq = line.find('=');
@@ -202,7 +199,7 @@ bool PortAcceptsConnections(int port) {
 }
 
 bool ProcessAlive(pid_t pid) {
-  auto stat = ReadFile(fmt::format("/proc/{}/stat", pid));
+  auto stat = ReadFileToString(Env::Default(), fmt::format("/proc/{}/stat", pid));
   if (!stat.ok()) return false;
   // The state follows the command name, which may itself contain ") ".
   size_t paren = stat->rfind(')');

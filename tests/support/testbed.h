@@ -49,6 +49,10 @@ std::string_view ServerName(ServerKind kind);
 // directory this binary was configured from.
 std::string SourceDir();
 
+// The ltxbus binary under test: $LTXBUS_BINARY (set by CTest), else the one
+// this build produces.
+std::string LtxbusBinary();
+
 // One running server. Owned servers are stopped and their directory removed
 // on destruction; attached ones (LTXBUS_TESTBED_DIR) are left alone.
 class TestServer {
