@@ -45,4 +45,4 @@ else
   echo "restored.db differs from app.db" >&2
   exit 1
 fi
-printf '\nQuickstart done. Replication through NATS/Kafka (ltxbus replicate / follow) arrives with the producer and follower.\n'
+printf '\nQuickstart done. Next: ltxbus replicate app.db nats://HOST:PORT/LTX publishes every transaction (README); live followers come next.\n'
