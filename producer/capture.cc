@@ -2,34 +2,22 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <optional>
-#include <unordered_map>
-#include <vector>
 
-#include "ltx/checksum.h"
 #include "ltx/encoder.h"
-#include "producer/wal_index.h"
-#include "producer/wal_reader.h"
-#include "sqlite/database.h"
+#include "producer/capture_state.h"
 
 namespace ltxbus::producer {
-namespace {
-
-using Clock = std::chrono::steady_clock;
 
 bus::WalPosition ToBus(const WalPosition& p) {
   return {p.salt1, p.salt2, p.frame, p.checksum.s0, p.checksum.s1};
 }
 
-// fdatasync of the -wal before publishing: with synchronous=NORMAL the app's
-// commit is not yet durable, and a replica must never get ahead of a primary
-// that loses power. SQLite takes no POSIX locks on the -wal, so a short-lived
-// descriptor is harmless there (never on the database or -shm).
+// SQLite takes no POSIX locks on the -wal, so a short-lived descriptor is
+// harmless there (never on the database or -shm).
 Status SyncWal(const std::string& wal_path) {
   int fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? Status::OK() : Status::FromErrno("open " + wal_path, errno);
@@ -57,98 +45,6 @@ Result<sqlite::Database> OpenConnection(const CaptureOptions& o) {
   }
   return db;
 }
-
-// Holds the database's write lock (BEGIN IMMEDIATE) for a short critical
-// section, so no transaction commits while it is held.
-// Nested use (a snapshot taken inside a checkpoint's barrier) is a no-op.
-class Barrier {
- public:
-  static Result<Barrier> Take(sqlite::Database* db, bool* held) {
-    if (*held) return Barrier(nullptr, nullptr);
-    Status s = db->Exec("BEGIN IMMEDIATE");
-    if (!s.ok()) return s.WithContext("taking the write-lock barrier");
-    *held = true;
-    return Barrier(db, held);
-  }
-  Barrier(Barrier&& o) noexcept
-      : db_(std::exchange(o.db_, nullptr)), held_(std::exchange(o.held_, nullptr)) {}
-  Barrier& operator=(Barrier&&) = delete;
-  ~Barrier() {
-    if (db_ == nullptr) return;
-    (void)db_->Exec("ROLLBACK");
-    *held_ = false;
-  }
-
- private:
-  Barrier(sqlite::Database* db, bool* held) : db_(db), held_(held) {}
-  sqlite::Database* db_;
-  bool* held_;
-};
-
-}  // namespace
-
-struct Capture::State {
-  Env* env = nullptr;
-  CaptureOptions opt;
-  std::unique_ptr<bus::Publisher> publisher;
-  std::string wal_path;
-  // Declared before the connections so they close after them: closing a
-  // descriptor drops this process's POSIX locks on the file.
-  std::unique_ptr<RandomAccessFile> db_file;
-  dev_t db_dev = 0;
-  ino_t db_ino = 0;
-  std::optional<WalIndex> shm;
-  std::optional<WalReader> wal;
-  std::optional<sqlite::Database> pin;
-  std::optional<sqlite::Database> barrier;
-  bool pinned = false;
-  bool barrier_held = false;
-  uint32_t page_size = 0;
-
-  // What the bus holds: the last TXID, where its WAL position is, and the
-  // database checksum (with every page's checksum) after it.
-  ltx::TXID txid = 0;
-  WalPosition pos;
-  bool pos_valid = false;  // false: waiting for the WAL's next generation
-  uint32_t commit = 0;
-  std::vector<ltx::Checksum> page_sums;  // by pgno; [0] unused
-  ltx::DatabaseChecksum db_sum;
-
-  CaptureStats stats;
-  Clock::time_point last_checkpoint = Clock::now();
-  Clock::time_point last_wal_warning{};
-  int attempt_counter = 0;
-
-  Status Pin() {
-    LTXBUS_RETURN_IF_ERROR(pin->Exec("BEGIN"));
-    auto r = pin->QueryInt64("SELECT count(*) FROM sqlite_schema");
-    if (!r.ok()) {
-      (void)pin->Exec("ROLLBACK");
-      return r.status().WithContext("pinning the WAL");
-    }
-    pinned = true;
-    return Status::OK();
-  }
-  Status Unpin() {
-    pinned = false;
-    return pin->Exec("ROLLBACK");
-  }
-  Status Repin() {
-    if (pinned) LTXBUS_RETURN_IF_ERROR(Unpin());
-    return Pin();
-  }
-
-  bus::FrameId NewFrameId(ltx::TXID min_txid, ltx::TXID max_txid, ltx::Checksum pre,
-                          int64_t timestamp_ms) {
-    return bus::FrameId{opt.name, min_txid, max_txid, "", opt.producer_id, timestamp_ms, pre};
-  }
-  Result<WalIndexHeader> PinAtKnownFrame();
-  Status CheckNotReplaced() const;
-  Status Snapshot(const std::string& reason);
-  Result<bool> Recover(const bus::LastFrame& last);
-  Status PublishTransaction(const WalTransaction& txn);
-  Result<int> Poll();
-};
 
 Capture::Capture(std::unique_ptr<State> state) : s_(std::move(state)) {}
 Capture::~Capture() = default;
@@ -232,171 +128,6 @@ Result<WalIndexHeader> Capture::State::PinAtKnownFrame() {
   LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
   LTXBUS_RETURN_IF_ERROR(Repin());
   return shm->Read();
-}
-
-// Proves that the bus's last frame continues into the WAL on disk: the WAL
-// still holds that frame's generation, nothing after it was checkpointed
-// into the database file, and the database as of that point has exactly the
-// frame's post-apply checksum. Then the page checksums are known and
-// publishing continues with the next transaction.
-Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
-  const bus::WalPosition& wp = *last.trailer.wal;
-  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, PinAtKnownFrame());
-  const uint64_t last_frame = wp.next_frame - 1;
-  if (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
-      hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX) {
-    spdlog::info(
-        "{}: cannot continue TXID {}: WAL is at {:08x}/{:08x} frame {} (backfilled {}), "
-        "the bus at {}",
-        opt.name, ltx::FormatTXID(last.id.max_txid), hdr.salt1, hdr.salt2, hdr.max_frame,
-        hdr.backfill, wp.Format());
-    return false;
-  }
-  const auto frame = static_cast<uint32_t>(wp.next_frame);
-  LTXBUS_ASSIGN_OR_RETURN(WalResume resume, wal->ResumeAt(wp.salt1, wp.salt2, frame,
-                                                          WalChecksum{wp.checksum1, wp.checksum2}));
-  if (!resume.position) {
-    spdlog::info("{}: cannot continue TXID {}: {}", opt.name, ltx::FormatTXID(last.id.max_txid),
-                 resume.stop.detail);
-    return false;
-  }
-  // The database as of the position: the database file (nothing after the
-  // position was copied into it) overlaid with the last WAL image of each
-  // page in frames before it.
-  LTXBUS_ASSIGN_OR_RETURN(const uint64_t db_size, db_file->Size());
-  std::unordered_map<uint32_t, uint64_t> wal_pages;
-  uint32_t commit_at = 0;
-  if (frame > 1) {
-    LTXBUS_ASSIGN_OR_RETURN(WalResume start, wal->Start());
-    if (!start.position || start.position->salt1 != wp.salt1) return false;
-    WalPosition p = *start.position;
-    while (p.frame < frame) {
-      LTXBUS_ASSIGN_OR_RETURN(WalRead rd, wal->Next(p, frame - 1));
-      if (!rd.txn) return false;
-      for (const WalPage& pg : rd.txn->pages) wal_pages[pg.pgno] = pg.offset;
-      commit_at = rd.txn->commit;
-      p = rd.txn->end;
-    }
-    if (p.frame != frame) return false;
-  } else {
-    commit_at = static_cast<uint32_t>(db_size / page_size);
-  }
-  std::vector<ltx::Checksum> sums(size_t{commit_at} + 1, 0);
-  ltx::DatabaseChecksum sum;
-  std::vector<uint8_t> page(page_size);
-  const uint32_t lock = ltx::LockPgno(page_size);
-  for (uint32_t pgno = 1; pgno <= commit_at; pgno++) {
-    if (pgno == lock) continue;
-    if (auto it = wal_pages.find(pgno); it != wal_pages.end()) {
-      LTXBUS_RETURN_IF_ERROR(wal->ReadPage(it->second, page));
-    } else if (uint64_t{pgno} * page_size <= db_size) {
-      LTXBUS_RETURN_IF_ERROR(db_file->ReadAt(uint64_t{pgno - 1} * page_size, page));
-    } else {
-      return false;
-    }
-    sums[pgno] = ltx::PageChecksum(pgno, page);
-    sum.Add(sums[pgno]);
-  }
-  // A checkpoint the app ran meanwhile could have copied later frames in.
-  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader after, shm->Read());
-  if (after.backfill > last_frame || sum.Value() != last.trailer.post_apply) {
-    spdlog::info(
-        "{}: cannot continue TXID {}: database checksum at the position is {:016x}, "
-        "the bus says {:016x}",
-        opt.name, ltx::FormatTXID(last.id.max_txid), sum.Value(), last.trailer.post_apply);
-    return false;
-  }
-  txid = last.id.max_txid;
-  pos = *resume.position;
-  pos_valid = true;
-  commit = commit_at;
-  page_sums = std::move(sums);
-  db_sum = sum;
-  spdlog::info("{}: continuing after TXID {} at WAL frame {}", opt.name, ltx::FormatTXID(txid),
-               frame);
-  return true;
-}
-
-// Publishes every page of the database as of a fresh pin as one frame
-// covering TXIDs 1..txid+1.
-Status Capture::State::Snapshot(const std::string& reason) {
-  spdlog::info("{}: publishing a snapshot: {}", opt.name, reason);
-  WalIndexHeader hdr;
-  std::optional<WalPosition> next;
-  for (int attempt = 0;; attempt++) {
-    LTXBUS_ASSIGN_OR_RETURN(hdr, PinAtKnownFrame());
-    if (hdr.max_frame == 0) break;
-    LTXBUS_ASSIGN_OR_RETURN(WalResume r, wal->ResumeAt(hdr.salt1, hdr.salt2, hdr.max_frame + 1));
-    if (r.position) {
-      next = r.position;
-      break;
-    }
-    // A pin taken when everything was checkpointed does not stop the WAL from
-    // restarting over the frame just read; pin again.
-    if (attempt == 5) {
-      return Status::Corruption("{}: the WAL does not hold the frames its index promises: {}",
-                                opt.db_path, r.stop.detail);
-    }
-  }
-  LTXBUS_ASSIGN_OR_RETURN(int64_t page_count, pin->QueryInt64("PRAGMA page_count"));
-  const ltx::TXID new_txid = txid + 1;
-  ltx::Header h;
-  h.flags = 0;
-  h.page_size = page_size;
-  h.commit = static_cast<uint32_t>(page_count);
-  h.min_txid = 1;
-  h.max_txid = new_txid;
-  h.timestamp_ms = env->NowUnixMillis();
-  if (next) {
-    WalHeader geometry;
-    geometry.page_size = page_size;
-    h.wal_offset = static_cast<int64_t>(geometry.FrameOffset(next->frame));
-    h.wal_salt1 = next->salt1;
-    h.wal_salt2 = next->salt2;
-  }
-  bus::FrameId id = NewFrameId(1, new_txid, 0, h.timestamp_ms);
-  LTXBUS_ASSIGN_OR_RETURN(auto writer, publisher->BeginFrame(id));
-  ltx::Encoder enc(writer.get(), {.encoding = opt.encoding});
-  std::vector<ltx::Checksum> sums(static_cast<size_t>(page_count) + 1, 0);
-  ltx::DatabaseChecksum sum;
-  auto encode = [&]() -> Status {
-    LTXBUS_RETURN_IF_ERROR(enc.EncodeHeader(h));
-    LTXBUS_ASSIGN_OR_RETURN(sqlite::Statement st,
-                            pin->Prepare("SELECT data FROM sqlite_dbpage WHERE pgno=?1"));
-    const uint32_t lock = ltx::LockPgno(page_size);
-    for (uint32_t pgno = 1; pgno <= h.commit; pgno++) {
-      if (pgno == lock) continue;
-      LTXBUS_RETURN_IF_ERROR(st.BindInt64(1, pgno));
-      LTXBUS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return Status::Corruption("{}: page {} is missing", opt.db_path, pgno);
-      auto data = st.ColumnBlob(0);
-      sums[pgno] = ltx::PageChecksum(pgno, data);
-      sum.Add(sums[pgno]);
-      LTXBUS_RETURN_IF_ERROR(enc.EncodePage(pgno, data));
-      LTXBUS_RETURN_IF_ERROR(st.Reset());
-    }
-    return enc.Finish(sum.Value());
-  };
-  if (Status st = encode(); !st.ok()) {
-    writer->Abort();
-    return st.WithContext(opt.name + ": snapshot");
-  }
-  bus::FrameTrailer trailer{enc.bytes_written(), sum.Value(),
-                            next ? std::optional(ToBus(*next)) : std::nullopt};
-  LTXBUS_ASSIGN_OR_RETURN(uint64_t offset, writer->Commit(trailer));
-  txid = new_txid;
-  pos_valid = next.has_value();
-  if (next) pos = *next;
-  commit = h.commit;
-  page_sums = std::move(sums);
-  db_sum = sum;
-  stats.txid = txid;
-  stats.frames++;
-  stats.snapshots++;
-  stats.last_publish_ms = env->NowUnixMillis();
-  spdlog::info("{}: snapshot TXID {} ({} pages) published at offset {}", opt.name,
-               ltx::FormatTXID(txid), h.commit, offset);
-  return Status::OK();
 }
 
 // Publishes one WAL transaction as one frame. The published state (TXID,
@@ -531,34 +262,5 @@ Result<int> Capture::State::Poll() {
 }
 
 Result<int> Capture::Poll() { return s_->Poll(); }
-
-Result<bool> Capture::MaybeCheckpoint(bool force) {
-  State& s = *s_;
-  const bool due =
-      force || s.stats.wal_frames >= s.opt.min_checkpoint_page_count ||
-      (s.stats.wal_frames > 0 && Clock::now() - s.last_checkpoint >= s.opt.checkpoint_interval);
-  if (!due) return false;
-  auto barrier = Barrier::Take(&*s.barrier, &s.barrier_held);
-  if (!barrier.ok()) {
-    spdlog::debug("{}: checkpoint postponed: {}", s.opt.name, barrier.status().message());
-    return false;
-  }
-  // Everything committed is published before the pin moves, so the
-  // checkpoint can only copy back published frames.
-  LTXBUS_RETURN_IF_ERROR(s.Poll().status());
-  LTXBUS_RETURN_IF_ERROR(s.Unpin());
-  int log_frames = 0, checkpointed = 0;
-  int rc = sqlite3_wal_checkpoint_v2(s.pin->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                     &checkpointed);
-  LTXBUS_RETURN_IF_ERROR(s.Pin());
-  s.last_checkpoint = Clock::now();
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-    return Status::IOError("{}: checkpoint failed: {}", s.opt.name, sqlite3_errstr(rc));
-  }
-  s.stats.checkpoints++;
-  spdlog::debug("{}: checkpoint: {} of {} frames copied back", s.opt.name, checkpointed,
-                log_frames);
-  return true;
-}
 
 }  // namespace ltxbus::producer

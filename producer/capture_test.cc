@@ -10,6 +10,7 @@
 #include "base/process.h"
 #include "bus/assembler.h"
 #include "ltx/apply.h"
+#include "producer/wal_index.h"
 #include "tests/support/memory_bus.h"
 #include "tests/support/sqlite_pages.h"
 #include "tests/support/temp_dir.h"
@@ -206,6 +207,46 @@ TEST_F(CaptureTest, ASecondProducerFencesTheFirst) {
   ASSERT_TRUE(second->Poll().ok());
   first.reset();
   ExpectRebuildEqualsSource();
+}
+
+TEST_F(CaptureTest, CheckpointsUpToThePinWhileTheAppHoldsTheWriteLock) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  RunApp({"--seed", "21", "--transactions", "30"});
+  ASSERT_TRUE(capture->Poll().ok());
+  auto shm = WalIndex::Open(Env::Default(), db_ + "-shm");
+  ASSERT_TRUE(shm.ok()) << shm.status().ToString();
+  auto before = shm->Read();
+  ASSERT_TRUE(before.ok());
+  // An app that never lets go of the write lock: the barrier cannot be taken.
+  ProcessOptions options;
+  options.stdout_mode = Stream::kCapture;
+  auto holder = Process::Spawn({"python3", "-c",
+                                "import sqlite3, time, sys\n"
+                                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                                "c.execute('BEGIN IMMEDIATE')\n"
+                                "print('locked', flush=True); time.sleep(600)\n",
+                                db_},
+                               options);
+  ASSERT_TRUE(holder.ok());
+  for (int i = 0; i < 100 && holder->output().find("locked") == std::string::npos; i++) {
+    (void)holder->Wait(50ms);
+  }
+  ASSERT_NE(holder->output().find("locked"), std::string::npos);
+  auto ck = capture->MaybeCheckpoint(true);
+  ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+  EXPECT_TRUE(*ck);
+  auto after = shm->Read();
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(after->backfill, before->backfill) << "nothing was copied back";
+  EXPECT_EQ(after->backfill, after->max_frame) << "every published frame can be copied back";
+  ASSERT_TRUE(holder->Kill().ok());
+  RunApp({"--seed", "22", "--transactions", "30"});
+  ASSERT_TRUE(capture->Poll().ok());
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost";
 }
 
 TEST_F(CaptureTest, RefusesADatabaseNotInWalMode) {

@@ -12,7 +12,9 @@ Status StatusFrom(sqlite3* db, int rc, std::string_view what) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return Status::Conflict("{}: {}", what, msg);
+      // Transient: another connection holds the lock. Not kConflict, which
+      // means fenced or a failed precondition and stops a producer.
+      return Status::Unavailable("{}: {}", what, msg);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return Status::Corruption("{}: {}", what, msg);

@@ -1,0 +1,148 @@
+// Internals of Capture shared by its source files (capture.cc: open, poll
+// and publish; capture_continuity.cc: recovery and snapshots;
+// capture_checkpoint.cc: checkpoints). Not a public header.
+#pragma once
+
+#include <sqlite3.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ltx/checksum.h"
+#include "producer/capture.h"
+#include "producer/wal_index.h"
+#include "producer/wal_reader.h"
+#include "sqlite/database.h"
+
+namespace ltxbus::producer {
+
+using Clock = std::chrono::steady_clock;
+
+// How long a checkpoint waits for the app's write lock before it copies back
+// only up to the pin instead: short, because publishing stops meanwhile.
+constexpr std::chrono::milliseconds kBarrierTimeout{200};
+
+bus::WalPosition ToBus(const WalPosition& p);
+
+// fdatasync of the -wal before publishing: with synchronous=NORMAL the app's
+// commit is not yet durable, and a replica must never get ahead of a primary
+// that loses power.
+Status SyncWal(const std::string& wal_path);
+
+// A connection of the producer's own: never checkpoints on its own, never
+// deletes the WAL, and refuses a database that is not in WAL mode.
+Result<sqlite::Database> OpenConnection(const CaptureOptions& o);
+
+// Holds the database's write lock (BEGIN IMMEDIATE) for a short critical
+// section, so no transaction commits while it is held.
+// Nested use (a snapshot taken inside a checkpoint's barrier) is a no-op.
+class Barrier {
+ public:
+  static Result<Barrier> Take(sqlite::Database* db, bool* held) {
+    if (*held) return Barrier(nullptr, nullptr);
+    Status s = db->Exec("BEGIN IMMEDIATE");
+    if (!s.ok()) return s.WithContext("taking the write-lock barrier");
+    *held = true;
+    return Barrier(db, held);
+  }
+  Barrier(Barrier&& o) noexcept
+      : db_(std::exchange(o.db_, nullptr)), held_(std::exchange(o.held_, nullptr)) {}
+  Barrier& operator=(Barrier&&) = delete;
+  ~Barrier() {
+    if (db_ == nullptr) return;
+    (void)db_->Exec("ROLLBACK");
+    *held_ = false;
+  }
+
+ private:
+  Barrier(sqlite::Database* db, bool* held) : db_(db), held_(held) {}
+  sqlite::Database* db_;
+  bool* held_;
+};
+
+struct Capture::State {
+  Env* env = nullptr;
+  CaptureOptions opt;
+  std::unique_ptr<bus::Publisher> publisher;
+  std::string wal_path;
+  // Declared before the connections so they close after them: closing a
+  // descriptor drops this process's POSIX locks on the file.
+  std::unique_ptr<RandomAccessFile> db_file;
+  dev_t db_dev = 0;
+  ino_t db_ino = 0;
+  std::optional<WalIndex> shm;
+  std::optional<WalReader> wal;
+  std::optional<sqlite::Database> pin;
+  std::optional<sqlite::Database> barrier;
+  bool pinned = false;
+  bool barrier_held = false;
+  uint32_t page_size = 0;
+
+  // What the bus holds: the last TXID, where its WAL position is, and the
+  // database checksum (with every page's checksum) after it.
+  ltx::TXID txid = 0;
+  WalPosition pos;
+  bool pos_valid = false;  // false: waiting for the WAL's next generation
+  uint32_t commit = 0;
+  std::vector<ltx::Checksum> page_sums;  // by pgno; [0] unused
+  ltx::DatabaseChecksum db_sum;
+
+  CaptureStats stats;
+  Clock::time_point last_checkpoint = Clock::now();
+  Clock::time_point last_wal_warning{};
+  int attempt_counter = 0;
+
+  Status Pin() {
+    LTXBUS_RETURN_IF_ERROR(pin->Exec("BEGIN"));
+    auto r = pin->QueryInt64("SELECT count(*) FROM sqlite_schema");
+    if (!r.ok()) {
+      (void)pin->Exec("ROLLBACK");
+      return r.status().WithContext("pinning the WAL");
+    }
+    pinned = true;
+    return Status::OK();
+  }
+  Status Unpin() {
+    pinned = false;
+    return pin->Exec("ROLLBACK");
+  }
+  Status Repin() {
+    if (pinned) LTXBUS_RETURN_IF_ERROR(Unpin());
+    return Pin();
+  }
+  // Moves the pin to the newest commit without a moment unpinned (Repin has
+  // one, which is safe only when nothing depends on the old pin): the other
+  // connection starts its read transaction before this one ends, so no
+  // checkpoint can pass an unpublished frame in between. The roles swap.
+  Status AdvancePin() {
+    LTXBUS_RETURN_IF_ERROR(barrier->Exec("BEGIN"));
+    auto r = barrier->QueryInt64("SELECT count(*) FROM sqlite_schema");
+    if (!r.ok()) {
+      (void)barrier->Exec("ROLLBACK");
+      return r.status().WithContext("advancing the pin");
+    }
+    if (pinned) (void)pin->Exec("ROLLBACK");
+    std::swap(pin, barrier);
+    pinned = true;
+    return Status::OK();
+  }
+  Result<bool> CheckpointUnderBarrier();
+  Result<bool> CheckpointUpToPin();
+
+  bus::FrameId NewFrameId(ltx::TXID min_txid, ltx::TXID max_txid, ltx::Checksum pre,
+                          int64_t timestamp_ms) {
+    return bus::FrameId{opt.name, min_txid, max_txid, "", opt.producer_id, timestamp_ms, pre};
+  }
+  Result<WalIndexHeader> PinAtKnownFrame();
+  Status CheckNotReplaced() const;
+  Status Snapshot(const std::string& reason);
+  Result<bool> Recover(const bus::LastFrame& last);
+  Status PublishTransaction(const WalTransaction& txn);
+  Result<int> Poll();
+};
+
+}  // namespace ltxbus::producer
