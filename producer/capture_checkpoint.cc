@@ -25,11 +25,14 @@ Result<bool> Capture::MaybeCheckpoint(bool force) {
   return ran;
 }
 
-// The checkpoint the issue prescribes: under the write lock every commit is
-// published, then the pin is released so the checkpoint can copy back the
-// whole WAL and the app's next write restarts it. False if the barrier could
-// not be taken within its short timeout.
+// The checkpoint the issue prescribes: everything committed is published,
+// the write lock is taken, and the pin is released so the checkpoint can copy
+// back the whole WAL and the app's next write restarts it. Publishing happens
+// before the lock, never under it: the app must not wait on the bus. False if
+// the barrier could not be taken within its short timeout, or the app
+// committed in between (then the checkpoint goes up to the pin instead).
 Result<bool> Capture::State::CheckpointUnderBarrier() {
+  LTXBUS_RETURN_IF_ERROR(Poll().status());
   sqlite3_busy_timeout(barrier->raw(), static_cast<int>(kBarrierTimeout.count()));
   auto b = Barrier::Take(&*barrier, &barrier_held);
   sqlite3_busy_timeout(barrier->raw(), static_cast<int>(opt.busy_timeout.count()));
@@ -37,9 +40,13 @@ Result<bool> Capture::State::CheckpointUnderBarrier() {
     spdlog::debug("{}: checkpoint barrier not available: {}", opt.name, b.status().message());
     return false;
   }
-  // Everything committed is published before the pin moves, so the
-  // checkpoint can only copy back published frames.
-  LTXBUS_RETURN_IF_ERROR(Poll().status());
+  // Releasing the pin lets the checkpoint copy back every frame, so every
+  // frame must be published already.
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
+  const bool all_published =
+      hdr.max_frame == 0 ||
+      (pos_valid && hdr.salt1 == pos.salt1 && hdr.salt2 == pos.salt2 && pos.frame > hdr.max_frame);
+  if (!all_published) return false;
   LTXBUS_RETURN_IF_ERROR(Unpin());
   int log_frames = 0, checkpointed = 0;
   int rc = sqlite3_wal_checkpoint_v2(pin->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
