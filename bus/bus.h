@@ -116,6 +116,12 @@ class Bus {
                                                           const PublisherOptions& options) = 0;
   virtual Result<std::unique_ptr<Subscriber>> Subscribe(const std::string& database,
                                                         const StartPosition& start) = 0;
+  // The newest frame of `database` that consumers see complete, read without
+  // becoming the writer: no fencing, no effect on a running producer (Kafka:
+  // a read_committed reader, no init_transactions). nullopt when the database
+  // has none. The same walk a Publisher's Open() does, for `ltxbus sync` and
+  // monitoring.
+  virtual Result<std::optional<LastFrame>> ReadLastFrame(const std::string& database) = 0;
 };
 
 }  // namespace ltxbus::bus

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "bus/assembler.h"
 #include "bus/bus.h"
+#include "bus/chunker.h"
 
 namespace ltxbus::bus {
 namespace {
@@ -46,6 +51,67 @@ TEST(MessageTest, EscapedNamesAreSafeAndDistinct) {
   EXPECT_EQ(EscapeDatabaseName("app.db"), "app%2Edb");
   EXPECT_NE(EscapeDatabaseName("a.b"), EscapeDatabaseName("a%2Eb"));
   EXPECT_EQ(EscapeDatabaseName("a b>*"), "a%20b%3E%2A");
+}
+
+// Cuts `total` bytes appended in pieces of `piece` into chunks of 10.
+std::vector<std::pair<uint32_t, std::string>> Cut(size_t total, size_t piece) {
+  FrameChunker c(Headers(1, 0, false).frame, 10);
+  std::vector<std::pair<uint32_t, std::string>> out;
+  std::string data;
+  for (size_t i = 0; i < total; i++) data.push_back(static_cast<char>('a' + i % 26));
+  for (size_t pos = 0; pos < total; pos += piece) {
+    const std::string_view part = std::string_view(data).substr(pos, piece);
+    EXPECT_TRUE(c.Append(AsBytes(part), [&](const ChunkHeaders& h, std::string& payload) {
+                   EXPECT_FALSE(h.last);
+                   out.emplace_back(h.index, std::move(payload));
+                   return Status::OK();
+                 }).ok());
+  }
+  FrameTrailer t;
+  t.frame_size = total;
+  EXPECT_TRUE(c.CheckTrailer(t).ok());
+  const ChunkHeaders last = c.LastHeaders(t);
+  EXPECT_TRUE(last.last);
+  out.emplace_back(last.index, c.rest());
+  return out;
+}
+
+TEST(ChunkerTest, FullChunksOnlyOnceMoreBytesFollow) {
+  for (size_t piece : {size_t{1}, size_t{3}, size_t{10}, size_t{25}, size_t{100}}) {
+    SCOPED_TRACE(piece);
+    auto exact = Cut(30, piece);  // three full chunks: the last one is full, not empty
+    ASSERT_EQ(exact.size(), 3u);
+    for (uint32_t i = 0; i < 3; i++) {
+      EXPECT_EQ(exact[i].first, i);
+      EXPECT_EQ(exact[i].second.size(), 10u);
+    }
+    auto ragged = Cut(31, piece);
+    ASSERT_EQ(ragged.size(), 4u);
+    EXPECT_EQ(ragged.back().second, "e");  // byte 30
+    std::string joined;
+    for (const auto& [index, bytes] : ragged) joined += bytes;
+    EXPECT_EQ(joined.substr(0, 5), "abcde");
+    EXPECT_EQ(joined.size(), 31u);
+  }
+  auto empty = Cut(0, 1);
+  ASSERT_EQ(empty.size(), 1u);  // an empty frame is one empty last chunk
+  EXPECT_EQ(empty[0].second, "");
+}
+
+TEST(ChunkerTest, EmitFailuresAndWrongTrailersAreReported) {
+  FrameChunker c(Headers(7, 0, false).frame, 4);
+  Status refused =
+      c.Append(AsBytes(std::string_view("123456789")),
+               [](const ChunkHeaders&, std::string&) { return Status::Unavailable("bus down"); });
+  EXPECT_EQ(refused.code(), Status::Code::kUnavailable);
+  FrameChunker d(Headers(7, 0, false).frame, 4);
+  ASSERT_TRUE(d.Append(AsBytes(std::string_view("abc")), {}).ok());
+  FrameTrailer t;
+  t.frame_size = 4;
+  Status bad = d.CheckTrailer(t);
+  EXPECT_EQ(bad.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.message().find("frame_size 4 but 3 bytes"), std::string::npos) << bad.ToString();
+  EXPECT_NE(bad.message().find("app.db"), std::string::npos);
 }
 
 TEST(EndpointTest, ParsesBothBuses) {

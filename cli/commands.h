@@ -11,5 +11,11 @@ namespace ltxbus::cli {
 void AddLtxCommands(CLI::App& app, CommandResult* result);
 // `ltxbus replicate`: the producer.
 void AddReplicateCommand(CLI::App& app, CommandResult* result);
+// `ltxbus sync`: wait until what a database committed is acknowledged by the bus.
+void AddSyncCommand(CLI::App& app, CommandResult* result);
+// `ltxbus follow`: keep a live read replica of a database's stream.
+void AddFollowCommand(CLI::App& app, CommandResult* result);
+// `ltxbus tail`: read a database's transactions from any position of the stream.
+void AddTailCommand(CLI::App& app, CommandResult* result);
 
 }  // namespace ltxbus::cli

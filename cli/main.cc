@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   ltxbus::cli::AddLtxCommands(app, &result);
   ltxbus::cli::AddReplicateCommand(app, &result);
+  ltxbus::cli::AddSyncCommand(app, &result);
+  ltxbus::cli::AddFollowCommand(app, &result);
+  ltxbus::cli::AddTailCommand(app, &result);
   app.parse_complete_callback([&log_level] {
     // Logs go to stderr so that stdout stays clean for command output.
     auto logger = spdlog::stderr_color_mt("ltxbus");

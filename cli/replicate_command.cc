@@ -10,6 +10,7 @@
 
 #include "base/process.h"
 #include "cli/commands.h"
+#include "cli/config_args.h"
 #include "config/config.h"
 #include "producer/replicator.h"
 
@@ -36,7 +37,7 @@ Result<config::Config> LoadConfig(const ReplicateOptions& o) {
     return Status::InvalidArgument(
         "usage: ltxbus replicate -config FILE | ltxbus replicate DB URL");
   }
-  return config::Config::Parse(fmt::format("bus: '{}'\ndbs:\n  - path: '{}'\n", o.url, o.db));
+  return ShortFormConfig(o.db, o.url);
 }
 
 // Signals are taken synchronously by the main thread; every other thread
@@ -54,6 +55,10 @@ sigset_t BlockTerminationSignals() {
 Result<int> Replicate(const ReplicateOptions& o) {
   LTXBUS_ASSIGN_OR_RETURN(config::Config cfg, LoadConfig(o));
   if (!o.exec.empty()) cfg.exec = o.exec;
+  if (cfg.dbs.empty()) {
+    return Status::InvalidArgument("{}: no databases to replicate (the config has no 'dbs:')",
+                                   o.config_path);
+  }
   const sigset_t signals = BlockTerminationSignals();
   LTXBUS_ASSIGN_OR_RETURN(auto replicator, producer::Replicator::Start(Env::Default(), cfg));
   spdlog::info("initial sync done for {} database(s)", cfg.dbs.size());

@@ -27,6 +27,9 @@ target_compile_definitions(ltxbus_sqlite PUBLIC
   SQLITE_ENABLE_DBPAGE_VTAB SQLITE_THREADSAFE=1 SQLITE_DEFAULT_WAL_SYNCHRONOUS=1
   SQLITE_OMIT_LOAD_EXTENSION SQLITE_DQS=0)
 target_compile_options(ltxbus_sqlite PRIVATE -w -fvisibility=hidden)
+# dbstat: which b-tree owns each page (consumer/table_map.h). Only sqlite3.c
+# needs it, so it stays private to the library.
+target_compile_definitions(ltxbus_sqlite PRIVATE SQLITE_ENABLE_DBSTAT_VTAB)
 set_target_properties(ltxbus_sqlite PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_link_libraries(ltxbus_sqlite PUBLIC Threads::Threads ${CMAKE_DL_LIBS} m)
 message(STATUS "private SQLite ${_ver} from ${LTXBUS_SQLITE_DIR}")

@@ -108,6 +108,46 @@ Result<DatabaseConfig> ParseDatabase(const YAML::Node& n, size_t index) {
   return db;
 }
 
+Result<FollowConfig> ParseFollow(const YAML::Node& n, size_t index) {
+  const std::string what = fmt::format("follow[{}]", index);
+  LTXBUS_RETURN_IF_ERROR(CheckKeys(
+      n, {"name", "replica", "bus", "max-batch", "min-checkpoint-page-count", "wal-truncate-size"},
+      what));
+  FollowConfig f;
+  for (const char* key : {"name", "replica"}) {
+    if (!n[key]) return Status::InvalidArgument("{} ({}) has no '{}'", what, Where(n), key);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(f.name, String(n["name"], "name"));
+  LTXBUS_ASSIGN_OR_RETURN(f.replica, String(n["replica"], "replica"));
+  if (f.name.empty() || f.replica.empty()) {
+    return Status::InvalidArgument("{} ({}): 'name' and 'replica' must not be empty", what,
+                                   Where(n));
+  }
+  if (n["bus"]) {
+    LTXBUS_ASSIGN_OR_RETURN(f.bus, String(n["bus"], "bus"));
+  }
+  if (n["max-batch"]) {
+    LTXBUS_ASSIGN_OR_RETURN(uint64_t v, Size(n["max-batch"], "max-batch"));
+    if (v == 0 || v > 100000)
+      return Status::InvalidArgument("{}: max-batch must be 1..100000", what);
+    f.max_batch = static_cast<int>(v);
+  }
+  if (n["min-checkpoint-page-count"]) {
+    LTXBUS_ASSIGN_OR_RETURN(uint64_t v,
+                            Size(n["min-checkpoint-page-count"], "min-checkpoint-page-count"));
+    if (v == 0 || v > UINT32_MAX) {
+      return Status::InvalidArgument("{}: min-checkpoint-page-count must be 1..{}", what,
+                                     UINT32_MAX);
+    }
+    f.min_checkpoint_page_count = static_cast<uint32_t>(v);
+  }
+  if (n["wal-truncate-size"]) {
+    LTXBUS_ASSIGN_OR_RETURN(f.wal_truncate_bytes,
+                            Size(n["wal-truncate-size"], "wal-truncate-size"));
+  }
+  return f;
+}
+
 }  // namespace
 
 std::string ExpandEnv(std::string_view text, const Lookup& lookup) {
@@ -213,8 +253,8 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
   Config c;
   if (!root || root.IsNull()) return Status::InvalidArgument("config is empty");
   try {
-    LTXBUS_RETURN_IF_ERROR(
-        CheckKeys(root, {"bus", "dbs", "on-fenced", "exec", "addr", "log-level"}, "the top level"));
+    LTXBUS_RETURN_IF_ERROR(CheckKeys(
+        root, {"bus", "dbs", "follow", "on-fenced", "exec", "addr", "log-level"}, "the top level"));
     if (root["bus"]) {
       LTXBUS_ASSIGN_OR_RETURN(c.bus, String(root["bus"], "bus"));
     }
@@ -237,11 +277,19 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
         return Status::InvalidArgument("on-fenced must be 'exit' or 'wait', not '{}'", v);
     }
     const YAML::Node dbs = root["dbs"];
-    if (!dbs || !dbs.IsSequence() || dbs.size() == 0) {
-      return Status::InvalidArgument("config needs a non-empty 'dbs' list");
+    const YAML::Node follow = root["follow"];
+    if (follow && (!follow.IsSequence() || follow.size() == 0)) {
+      return Status::InvalidArgument("'follow' must be a non-empty list of replicas");
+    }
+    if (follow && !dbs) {
+      // A follower-only config: nothing to replicate.
+    } else if (!dbs || !dbs.IsSequence() || dbs.size() == 0) {
+      return Status::InvalidArgument(
+          "config needs a non-empty 'dbs' list (databases to replicate) or a 'follow' list "
+          "(replicas to keep)");
     }
     std::set<std::string> names;
-    for (size_t i = 0; i < dbs.size(); i++) {
+    for (size_t i = 0; dbs && i < dbs.size(); i++) {
       LTXBUS_ASSIGN_OR_RETURN(DatabaseConfig db, ParseDatabase(dbs[i], i));
       if (db.bus.empty()) db.bus = c.bus;
       if (db.bus.empty()) {
@@ -252,6 +300,19 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
         return Status::InvalidArgument("two databases are named '{}'; set 'name' on one", db.name);
       }
       c.dbs.push_back(std::move(db));
+    }
+    std::set<std::string> replicas;
+    for (size_t i = 0; follow && i < follow.size(); i++) {
+      LTXBUS_ASSIGN_OR_RETURN(FollowConfig f, ParseFollow(follow[i], i));
+      if (f.bus.empty()) f.bus = c.bus;
+      if (f.bus.empty()) {
+        return Status::InvalidArgument(
+            "follow[{}] ({}) has no bus URL and there is no top-level 'bus'", i, f.replica);
+      }
+      if (!replicas.insert(f.replica).second) {
+        return Status::InvalidArgument("two follow entries write the replica '{}'", f.replica);
+      }
+      c.follow.push_back(std::move(f));
     }
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("config: {}", e.what());

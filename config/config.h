@@ -34,9 +34,22 @@ struct DatabaseConfig {
   size_t chunk_size = 512 * 1024;  // bus message payload size
 };
 
+// A live read replica to keep (`ltxbus follow -config`, docs/follower.md).
+struct FollowConfig {
+  std::string name;     // the database's name on the bus
+  std::string replica;  // the replica's path
+  std::string bus;      // bus URL; default: the top-level `bus`
+  int max_batch = 64;   // source transactions per replica commit when behind
+  // The replica's checkpoints: PASSIVE past this many WAL frames, TRUNCATE
+  // past this many WAL bytes.
+  uint32_t min_checkpoint_page_count = 1000;
+  uint64_t wal_truncate_bytes = uint64_t{64} << 20;
+};
+
 struct Config {
   std::string bus;  // default bus URL for every database
   std::vector<DatabaseConfig> dbs;
+  std::vector<FollowConfig> follow;  // replicas; `dbs` may then be empty
   // What a fenced producer does: exit non-zero, or wait and retry.
   enum class OnFenced { kExit, kWait } on_fenced = OnFenced::kExit;
   std::string exec;          // command to start after the first sync

@@ -76,5 +76,50 @@ TEST(ConfigTest, DurationsSizesAndExpansion) {
   EXPECT_EQ(ExpandEnv("a ${DIR} $DIR $NOPE $ {x", FakeEnv), "a /data /data  $ {x");
 }
 
+TEST(ConfigTest, ParsesFollowReplicas) {
+  auto c = Config::Parse(R"(
+bus: ${BUS}
+follow:
+  - name: app.db
+    replica: $DIR/replicas/app.db
+  - name: app.db
+    replica: /srv/app-copy.db
+    bus: kafka://127.0.0.1:9092/frames
+    max-batch: 16
+    min-checkpoint-page-count: 200
+    wal-truncate-size: 8MiB
+)",
+                         FakeEnv);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->dbs.empty());
+  ASSERT_EQ(c->follow.size(), 2u);
+  EXPECT_EQ(c->follow[0].name, "app.db");
+  EXPECT_EQ(c->follow[0].replica, "/data/replicas/app.db");
+  EXPECT_EQ(c->follow[0].bus, "nats://127.0.0.1:4222/LTX");
+  EXPECT_EQ(c->follow[0].max_batch, 64);
+  EXPECT_EQ(c->follow[1].bus, "kafka://127.0.0.1:9092/frames");
+  EXPECT_EQ(c->follow[1].max_batch, 16);
+  EXPECT_EQ(c->follow[1].min_checkpoint_page_count, 200u);
+  EXPECT_EQ(c->follow[1].wal_truncate_bytes, 8u << 20);
+
+  struct Case {
+    const char* yaml;
+    const char* want;
+  } cases[] = {
+      {"bus: x\nfollow: []\n", "non-empty list of replicas"},
+      {"bus: x\nfollow:\n  - name: a\n", "has no 'replica'"},
+      {"follow:\n  - name: a\n    replica: r\n", "no bus URL"},
+      {"bus: x\nfollow:\n  - name: a\n    replica: r\n    max-batch: 0\n", "max-batch"},
+      {"bus: x\nfollow:\n  - name: a\n    replica: r\n  - name: b\n    replica: r\n",
+       "two follow entries write the replica 'r'"},
+      {"bus: x\nfollow:\n  - name: a\n    replica: r\n    path: p\n", "unknown key 'path'"},
+  };
+  for (const auto& k : cases) {
+    auto r = Config::Parse(k.yaml, FakeEnv);
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_NE(r.status().message().find(k.want), std::string::npos) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace ltxbus::config

@@ -7,4 +7,5 @@ ltxbus_test(nats_options_test LABELS unit
   SOURCES ${PROJECT_SOURCE_DIR}/bus/nats/nats_options_test.cc)
 ltxbus_test(nats_bus_test LABELS integration TIMEOUT 120
   SOURCES integration/nats_bus_test.cc ${PROJECT_SOURCE_DIR}/bus/nats/nats_outage_test.cc
+    ${PROJECT_SOURCE_DIR}/bus/nats/nats_window_test.cc
   LIBS PkgConfig::NATS_TESTS)

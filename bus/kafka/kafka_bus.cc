@@ -97,6 +97,11 @@ class KafkaBus final : public Bus {
     return kafka::NewSubscriber(settings_, where, start);
   }
 
+  Result<std::optional<LastFrame>> ReadLastFrame(const std::string& database) override {
+    LTXBUS_ASSIGN_OR_RETURN(DatabaseLocation where, Locate(database));
+    return kafka::ReadLastFrame(settings_, where);
+  }
+
  private:
   Result<DatabaseLocation> Locate(const std::string& database) const {
     if (database.empty()) return Status::InvalidArgument("empty database name");

@@ -2,6 +2,7 @@
 // is one Kafka transaction of chunk messages on the database's partition.
 #include <thread>
 
+#include "bus/chunker.h"
 #include "bus/kafka/kafka_internal.h"
 
 namespace ltxbus::bus::kafka {
@@ -278,42 +279,24 @@ class ProducerCore {
 class KafkaFrameWriter final : public FrameWriter {
  public:
   KafkaFrameWriter(std::shared_ptr<ProducerCore> core, std::shared_ptr<bool> frame_open, FrameId id)
-      : core_(std::move(core)), frame_open_(std::move(frame_open)), id_(std::move(id)) {
-    buffer_.reserve(core_->options().chunk_size);
-  }
+      : core_(std::move(core)),
+        frame_open_(std::move(frame_open)),
+        chunker_(std::move(id), core_->options().chunk_size) {}
   ~KafkaFrameWriter() override {
     if (!done_) Abort();
   }
 
   Status Append(std::span<const uint8_t> data) override {
     LTXBUS_RETURN_IF_ERROR(CheckOpen());
-    const size_t chunk_size = core_->options().chunk_size;
-    while (!data.empty()) {
-      // A full buffer is sent only when more bytes follow, so the last chunk
-      // (sent by Commit) is never empty unless the frame is.
-      if (buffer_.size() == chunk_size) {
-        LTXBUS_RETURN_IF_ERROR(core_->Produce(Headers(false, {}), buffer_));
-        next_index_++;
-        buffer_.clear();
-      }
-      const size_t n = std::min(data.size(), chunk_size - buffer_.size());
-      buffer_.append(reinterpret_cast<const char*>(data.data()), n);
-      data = data.subspan(n);
-      size_ += n;
-    }
-    return Status::OK();
+    return chunker_.Append(data, [this](const ChunkHeaders& h, std::string& payload) {
+      return core_->Produce(h, payload);
+    });
   }
 
   Result<uint64_t> Commit(const FrameTrailer& trailer) override {
     LTXBUS_RETURN_IF_ERROR(CheckOpen());
-    if (trailer.frame_size != size_) {
-      // Consumers would drop such a frame; refuse it here, where it is a bug.
-      Abort();
-      return Status::InvalidArgument(
-          "frame for TXID {} of database '{}': trailer says {} bytes but {} were appended",
-          ltx::FormatTXID(id_.max_txid), id_.database, trailer.frame_size, size_);
-    }
-    Status st = core_->Produce(Headers(true, trailer), buffer_);
+    Status st = chunker_.CheckTrailer(trailer);
+    if (st.ok()) st = core_->Produce(chunker_.LastHeaders(trailer), chunker_.rest());
     if (!st.ok()) {
       Abort();
       return st;
@@ -332,33 +315,21 @@ class KafkaFrameWriter final : public FrameWriter {
   Status CheckOpen() const {
     if (done_) {
       return Status::InvalidArgument("frame for TXID {} of database '{}' was already finished",
-                                     ltx::FormatTXID(id_.max_txid), id_.database);
+                                     ltx::FormatTXID(chunker_.frame().max_txid),
+                                     chunker_.frame().database);
     }
     return Status::OK();
-  }
-
-  ChunkHeaders Headers(bool last, const FrameTrailer& trailer) const {
-    ChunkHeaders h;
-    h.frame = id_;
-    h.index = next_index_;
-    h.last = last;
-    h.trailer = trailer;
-    return h;
   }
 
   void Finish() {
     done_ = true;
     *frame_open_ = false;
-    buffer_.clear();
-    buffer_.shrink_to_fit();
+    chunker_.Release();
   }
 
   std::shared_ptr<ProducerCore> core_;
   std::shared_ptr<bool> frame_open_;
-  FrameId id_;
-  std::string buffer_;
-  uint32_t next_index_ = 0;
-  uint64_t size_ = 0;
+  FrameChunker chunker_;
   bool done_ = false;
 };
 

@@ -172,6 +172,14 @@ Result<NatsSettings> NatsSettings::FromEndpoint(const Endpoint& endpoint) {
       auto b = ParseByteSize(value);
       if (!b.ok()) return context(b.status());
       s.max_bytes = *b == 0 ? -1 : *b;
+    } else if (key == "max-in-flight") {
+      int n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n < 1 || n > 1024) {
+        return Status::InvalidArgument("{}: max-in-flight='{}' (want 1 to 1024)", endpoint.url,
+                                       value);
+      }
+      s.max_in_flight = n;
     } else if (key == "replicas") {
       int64_t r = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), r);
@@ -182,7 +190,7 @@ Result<NatsSettings> NatsSettings::FromEndpoint(const Endpoint& endpoint) {
     } else {
       return Status::InvalidArgument(
           "{}: unknown option '{}' (NATS knows subject-prefix, create, duplicates, max-age, "
-          "max-bytes, replicas, connect-timeout)",
+          "max-bytes, replicas, connect-timeout, max-in-flight)",
           endpoint.url, key);
     }
   }
@@ -212,6 +220,12 @@ class NatsBus final : public Bus {
   Result<std::unique_ptr<Subscriber>> Subscribe(const std::string& database,
                                                 const StartPosition& start) override {
     return NewSubscriber(conn_, database, start);
+  }
+  Result<std::optional<LastFrame>> ReadLastFrame(const std::string& database) override {
+    if (database.empty()) return Status::InvalidArgument("reading an empty database name");
+    LTXBUS_ASSIGN_OR_RETURN(SubjectTail tail,
+                            ReadSubjectTail(*conn_, database, conn_->settings().connect_timeout));
+    return std::move(tail.frame);
   }
 
  private:

@@ -15,14 +15,20 @@
 // per subject, and lets Publisher::Open() walk back from an incomplete frame
 // to the message before it without scanning the stream.
 //
-// Publishing is synchronous, chunk by chunk (memory stays bounded by the
-// chunk size, which is capped below the server's max_payload). A publish
-// without an answer is resent under the same Msg-Id until ack_timeout (which
-// must be shorter than the stream's duplicates window). When it still has no
-// verdict, the next BeginFrame() asks the bus: if the frame landed after all
-// and the caller publishes the same frame again, Commit() returns the stored
-// frame's offset instead of storing a second copy; if another producer wrote
-// meanwhile, the publisher is fenced.
+// Publishing keeps a bounded window of chunks in flight (nats_window.h):
+// chunk 0 of a frame is published and acknowledged alone, fenced on the
+// subject's last sequence; each later chunk goes out without waiting, fenced
+// with `Nats-Expected-Last-Msg-Id` on the Msg-Id of the chunk before it, so it
+// is stored only directly after it. A chunk refused because something else
+// landed in between (another database's message, on a shared stream) is
+// published again, fenced on the subject's last sequence. Memory stays
+// bounded by (window + 1) chunks; chunks are capped below the server's
+// max_payload. A publish without an answer is resent under the same Msg-Id
+// until ack_timeout (which must be shorter than the stream's duplicates
+// window). When it still has no verdict, the next BeginFrame() asks the bus:
+// if the frame landed after all and the caller publishes the same frame
+// again, Commit() returns the stored frame's offset instead of storing a
+// second copy; if another producer wrote meanwhile, the publisher is fenced.
 //
 // Subscribers are ordered push consumers (ephemeral, flow-controlled,
 // recreated by cnats after a gap or a reconnect) filtered to the database's
@@ -37,6 +43,8 @@
 //   max-bytes        stream MaxBytes ("1073741824", "512MiB", "2G"); default none
 //   replicas         stream replicas; default 1
 //   connect-timeout  connect and JetStream API timeout, Go duration; default 5s
+//   max-in-flight    chunks a publisher keeps unacknowledged, 1 to 1024 (1: one
+//                    chunk at a time, each fenced on the subject); default 8
 // Stream settings apply when ltxbus creates the stream; an existing stream is
 // used as it is, after checking that it holds `<prefix>.>` and keeps
 // messages by limits.
@@ -66,6 +74,7 @@ struct NatsSettings {
   int64_t max_bytes = -1;  // -1: unlimited
   int64_t replicas = 1;
   Millis connect_timeout{5000};
+  int max_in_flight = 8;  // a publisher setting, carried by the endpoint
 
   static Result<NatsSettings> FromEndpoint(const Endpoint& endpoint);
 };

@@ -96,6 +96,20 @@ std::map<std::string, std::string> HeadersOf(natsMsg* msg);
 std::string HeaderOr(natsMsg* msg, const char* name);
 std::string_view PayloadOf(natsMsg* msg);
 
+// The last message on a database's subject and the newest complete frame at
+// or before it.
+struct SubjectTail {
+  uint64_t seq = 0;                     // of the last message; 0: the subject is empty
+  std::optional<ChunkHeaders> headers;  // the last message's
+  std::optional<LastFrame> frame;       // the newest complete frame, if any is left
+};
+// Reads the subject's last message and walks back from it to the last chunk
+// of the newest complete frame (nats_last_frame.cc). The one walk shared by
+// Publisher::Open() and Bus::ReadLastFrame(); it only reads. Each request
+// waits up to `timeout`.
+Result<SubjectTail> ReadSubjectTail(const Connection& conn, const std::string& database,
+                                    Millis timeout);
+
 Result<std::unique_ptr<Publisher>> NewPublisher(std::shared_ptr<Connection> conn,
                                                 const std::string& database,
                                                 const PublisherOptions& options);

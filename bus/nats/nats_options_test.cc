@@ -64,12 +64,13 @@ TEST(NatsSettingsTest, DefaultsFollowTheStreamName) {
   EXPECT_EQ(s->max_bytes, -1);
   EXPECT_EQ(s->replicas, 1);
   EXPECT_EQ(s->connect_timeout, Millis(5000));
+  EXPECT_EQ(s->max_in_flight, 8);
 }
 
 TEST(NatsSettingsTest, ReadsEveryOption) {
   auto s = Settings(
       "nats://h:1/S?subject-prefix=a.b&create=false&duplicates=30s&max-age=24h&max-bytes=1G&"
-      "replicas=3&connect-timeout=250ms");
+      "replicas=3&connect-timeout=250ms&max-in-flight=32");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->subject_prefix, "a.b");
   EXPECT_FALSE(s->create);
@@ -78,6 +79,7 @@ TEST(NatsSettingsTest, ReadsEveryOption) {
   EXPECT_EQ(s->max_bytes, int64_t{1} << 30);
   EXPECT_EQ(s->replicas, 3);
   EXPECT_EQ(s->connect_timeout, Millis(250));
+  EXPECT_EQ(s->max_in_flight, 32);
 }
 
 TEST(NatsSettingsTest, RejectsBadNamesAndOptions) {
@@ -96,6 +98,9 @@ TEST(NatsSettingsTest, RejectsBadNamesAndOptions) {
       {"nats://h:1/S?max-bytes=lots", "max-bytes"},
       {"nats://h:1/S?replicas=0", "replicas"},
       {"nats://h:1/S?connect-timeout=10us", "connect-timeout"},
+      {"nats://h:1/S?max-in-flight=0", "max-in-flight"},
+      {"nats://h:1/S?max-in-flight=1025", "max-in-flight"},
+      {"nats://h:1/S?max-in-flight=4x", "max-in-flight"},
       {"nats://h:1/S?partitions=3", "unknown option 'partitions'"},
       {"kafka://h:1/S", "not a nats:// URL"},
   };

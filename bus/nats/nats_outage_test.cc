@@ -2,6 +2,8 @@
 // server that stops, acknowledgements that never arrive, and connections cut
 // in the middle of a stream. Built into nats_bus_test (tests/nats.cmake).
 //
+// Both with one chunk in flight at a time and with a window of them.
+//
 // Lost acknowledgements and cut connections go through a TCP proxy between
 // client and server, which can hold back what the server sends (the server
 // stores a message, the client never hears so) and cut every connection (the
@@ -152,9 +154,9 @@ class NatsOutageTest : public NatsBusTest {
   }
   void TearDown() override { proxy_.reset(); }
   // A bus whose connection goes through the proxy.
-  std::unique_ptr<Bus> ConnectViaProxy(const std::string& stream) {
+  std::unique_ptr<Bus> ConnectViaProxy(const std::string& stream, const std::string& more = "") {
     auto ep = Endpoint::Parse(
-        fmt::format("nats://127.0.0.1:{}/{}?connect-timeout=2s", proxy_->port(), stream));
+        fmt::format("nats://127.0.0.1:{}/{}?connect-timeout=2s{}", proxy_->port(), stream, more));
     EXPECT_TRUE(ep.ok());
     auto bus = ConnectNats(*ep);
     EXPECT_TRUE(bus.ok()) << bus.status().ToString();
@@ -211,9 +213,11 @@ TEST_F(NatsOutageTest, AFrameWhoseLastAckWasLostIsNotPublishedTwice) {
   EXPECT_TRUE(r.drops.empty());
 }
 
+// One chunk in flight at a time: the chunk whose ack is lost fails the
+// frame at once.
 TEST_F(NatsOutageTest, AFrameInterruptedByALostAckIsRepublishedUnderANewAttempt) {
   auto direct = Connect("LOSTMID");
-  auto bus = ConnectViaProxy("LOSTMID");
+  auto bus = ConnectViaProxy("LOSTMID", "&max-in-flight=1");
   ASSERT_TRUE(direct && bus);
   auto pub = ShortAckPublisher(*bus, "db");
   ASSERT_TRUE(pub->Open().ok());
@@ -235,6 +239,71 @@ TEST_F(NatsOutageTest, AFrameInterruptedByALostAckIsRepublishedUnderANewAttempt)
   EXPECT_TRUE(*r.frames[0].ReadAll() == f1);
   EXPECT_EQ(r.chunks.size(), 2u + 3u);  // the interrupted attempt, then the whole frame
   EXPECT_EQ(r.drops.size(), 1u);
+}
+
+// With a window, a middle chunk's lost ack does not fail the frame: the next
+// chunk, fenced on the lost one's Msg-Id, can only have been stored right
+// after it, and its ack vouches for both.
+TEST_F(NatsOutageTest, AWindowedFrameSurvivesALostMiddleAck) {
+  auto direct = Connect("LOSTWIN");
+  auto bus = ConnectViaProxy("LOSTWIN", "&max-in-flight=8");
+  ASSERT_TRUE(direct && bus);
+  auto pub = ShortAckPublisher(*bus, "db");
+  ASSERT_TRUE(pub->Open().ok());
+  const std::string f1 = RandomBytes(5 * 4096, 1);
+  auto w = pub->BeginFrame(Id("db", 1));
+  ASSERT_TRUE(w.ok());
+  // Chunk 0 goes out alone and is acknowledged.
+  ASSERT_TRUE((*w)->Append(AsBytes(std::string_view(f1).substr(0, 4096 + 1))).ok());
+  // Chunks 1 and 2 are in flight when their acks are lost with the connection.
+  Status sent = PublishWithLostAck(
+      [&] { return (*w)->Append(AsBytes(std::string_view(f1).substr(4096 + 1, 2 * 4096))); });
+  ASSERT_TRUE(sent.ok()) << "a pipelined chunk waited for its ack: " << sent.ToString();
+  ASSERT_TRUE((*w)->Append(AsBytes(std::string_view(f1).substr(3 * 4096 + 1))).ok());
+  auto off = (*w)->Commit(Trailer(1, f1.size()));
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  ASSERT_TRUE(PublishFrame(*pub, Id("db", 2), RandomBytes(100, 2)).ok());
+
+  auto sub = Subscribe(*direct, "db");
+  Received r = Drain(*sub, 2);
+  ASSERT_EQ(r.frames.size(), 2u);
+  EXPECT_TRUE(*r.frames[0].ReadAll() == f1);
+  EXPECT_EQ(r.frames[0].last_offset(), *off);
+  EXPECT_EQ(r.chunks.size(), 5u + 1u) << "a chunk was stored twice";
+  EXPECT_TRUE(r.drops.empty()) << r.drops.front();
+}
+
+// Every ack of a windowed frame is lost and the writer fails: the next try
+// learns that the whole frame landed and stores nothing again.
+TEST_F(NatsOutageTest, AWindowedFrameWhoseAcksWereAllLostIsNotPublishedTwice) {
+  auto direct = Connect("LOSTALL");
+  auto bus = ConnectViaProxy("LOSTALL", "&max-in-flight=8");
+  ASSERT_TRUE(direct && bus);
+  auto pub = ShortAckPublisher(*bus, "db");
+  ASSERT_TRUE(pub->Open().ok());
+  ASSERT_TRUE(PublishFrame(*pub, Id("db", 1), RandomBytes(100, 1)).ok());
+  const std::string f2 = RandomBytes(4 * 4096 + 7, 2);
+  auto w = pub->BeginFrame(Id("db", 2));
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append(AsBytes(std::string_view(f2).substr(0, 4096 + 1))).ok());
+  Status lost = PublishWithLostAck([&] {
+    LTXBUS_RETURN_IF_ERROR((*w)->Append(AsBytes(std::string_view(f2).substr(4096 + 1))));
+    return (*w)->Commit(Trailer(2, f2.size())).status();
+  });
+  ASSERT_FALSE(lost.ok()) << "the acknowledgements were not held back";
+  EXPECT_TRUE(lost.code() == Status::Code::kTimeout || lost.code() == Status::Code::kUnavailable)
+      << lost.ToString();
+
+  auto retry = PublishFrame(*pub, Id("db", 2), f2);
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  ASSERT_TRUE(PublishFrame(*pub, Id("db", 3), RandomBytes(300, 3)).ok());
+  auto sub = Subscribe(*direct, "db");
+  Received r = Drain(*sub, 3);
+  ASSERT_EQ(r.frames.size(), 3u);
+  EXPECT_TRUE(*r.frames[1].ReadAll() == f2);
+  EXPECT_EQ(r.frames[1].last_offset(), *retry);
+  EXPECT_EQ(r.chunks.size(), 1u + 5u + 1u) << "a chunk was stored twice";
+  EXPECT_TRUE(r.drops.empty()) << r.drops.front();
 }
 
 TEST_F(NatsOutageTest, ASubscriberKeepsItsPlaceAcrossCutConnections) {

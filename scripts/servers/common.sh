@@ -5,6 +5,11 @@
 # ports, starts the server with srv_spawn, waits until it is ready (always with
 # a timeout) and writes KEY=VALUE lines to DIR/env.new. It returns non-zero on
 # failure; srv_main then prints the log tail, cleans up and fails.
+#
+# A script that also defines srv_relaunch supports `down` and `up` (a restart
+# that keeps the data): srv_relaunch DIR starts the server again from what
+# srv_launch left in DIR (config, data, and the ports in DIR/env), and waits
+# until it is ready.
 servers_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib.sh
 source "$servers_dir/../lib.sh"
@@ -73,8 +78,27 @@ srv_wait_http() {
 # srv_random_hex N: N random bytes as hex (for keys and secrets).
 srv_random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
+# srv_kill_group PGID SIGNAL: sends SIGNAL to the process group and waits
+# until it is gone; after SIGTERM it escalates to SIGKILL once
+# LTXBUS_STOP_GRACE seconds have passed.
+srv_kill_group() {
+  local pid="$1" deadline
+  srv_group_alive "$pid" || return 0
+  kill "-$2" -- "-$pid" 2>/dev/null || true
+  deadline=$((SECONDS + LTXBUS_STOP_GRACE))
+  while srv_group_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  if srv_group_alive "$pid"; then
+    log "pid $pid ignored SIG$2 for ${LTXBUS_STOP_GRACE}s; sending SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 10))
+    while srv_group_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    srv_group_alive "$pid" && die "process group $pid survived SIGKILL"
+  fi
+  return 0
+}
+
 srv_stop() {
-  local dir="$1" pid wpid deadline
+  local dir="$1" pid wpid
   # The watchdog goes first, so it cannot race us; when it is the one stopping
   # the server it has removed its pid file already.
   if [[ -f "$dir/watchdog.pid" ]]; then
@@ -84,19 +108,47 @@ srv_stop() {
   fi
   [[ -f "$dir/pid" ]] || return 0
   pid="$(cat "$dir/pid")"
-  if [[ -n "$pid" ]] && srv_group_alive "$pid"; then
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    deadline=$((SECONDS + LTXBUS_STOP_GRACE))
-    while srv_group_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-    if srv_group_alive "$pid"; then
-      log "pid $pid ignored SIGTERM for ${LTXBUS_STOP_GRACE}s; sending SIGKILL"
-      kill -KILL -- "-$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 10))
-      while srv_group_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-      srv_group_alive "$pid" && die "process group $pid survived SIGKILL"
-    fi
+  [[ -n "$pid" ]] && srv_kill_group "$pid" TERM
+  rm -f "$dir/pid" "$dir/env" "$dir/down"
+}
+
+# srv_down DIR SIGNAL: stops the server (TERM: cleanly; KILL: as in a crash)
+# but keeps everything `up` needs. The pid file stays, naming the dead group,
+# so the watchdog keeps watching and `stop` still cleans up.
+srv_down() {
+  local dir="$1" pid
+  [[ -f "$dir/pid" && -f "$dir/env" ]] || die "no server was started in $dir"
+  pid="$(cat "$dir/pid")"
+  srv_kill_group "$pid" "$2"
+  touch "$dir/down"
+}
+
+# srv_up SCRIPT DIR: starts a server that `down` stopped, on the same ports,
+# with the same data. No retry with other ports: clients expect the old ones.
+srv_up() {
+  local script="$1" dir="$2"
+  declare -F srv_relaunch >/dev/null || die "$(basename "$script" .sh) cannot be restarted"
+  [[ -f "$dir/pid" && -f "$dir/env" ]] || die "no server was started in $dir"
+  if srv_group_alive "$(cat "$dir/pid")"; then
+    die "the server in $dir is running (pid $(cat "$dir/pid")); run down first"
   fi
-  rm -f "$dir/pid" "$dir/env"
+  printf '\n[ltxbus] ---- restarting (%s) ----\n' "$(date -u '+%H:%M:%S')" >>"$dir/server.log"
+  if ! srv_relaunch "$dir"; then
+    log "$(basename "$script" .sh) failed to restart in $dir; last lines of $dir/server.log:"
+    tail -n 40 "$dir/server.log" >&2
+    srv_kill_group "$(cat "$dir/pid")" KILL
+    exit 1
+  fi
+  rm -f "$dir/down"
+  cat "$dir/env"
+}
+
+# srv_env_port DIR KEY: the port at the end of KEY's value in DIR/env.
+srv_env_port() {
+  local port
+  port="$(sed -n "s/^$2=.*:\([0-9][0-9]*\)\/*\$/\1/p" "$1/env")"
+  [[ -n "$port" ]] || die "no port in $2 in $1/env"
+  echo "$port"
 }
 
 # srv_watchdog SCRIPT DIR OWNER CLEANUP: stops the server once process OWNER
@@ -153,21 +205,31 @@ srv_start() {
 }
 
 srv_main() {
-  local script cmd="${2:-}" dir="${3:-}" owner="" cleanup=0
+  local script cmd="${2:-}" dir="${3:-}" owner="" cleanup=0 signal=TERM
   script="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
   [[ -n "$cmd" && -n "$dir" ]] ||
-    die "usage: $(basename "$script") start DIR [--owner PID [--cleanup]] | stop DIR"
+    die "usage: $(basename "$script") start DIR [--owner PID [--cleanup]] | stop DIR" \
+      "| down DIR [--kill] | up DIR | restart DIR [--kill]"
   shift 3
   while (($#)); do
     case "$1" in
       --owner) owner="${2:?--owner needs a PID}"; shift 2 ;;
       --cleanup) cleanup=1; shift ;;
+      --kill) signal=KILL; shift ;;
       *) die "unknown argument: $1" ;;
     esac
   done
   case "$cmd" in
     start) srv_start "$script" "$dir" "$owner" "$cleanup" ;;
     stop) [[ -d "$dir" ]] && srv_stop "$(cd "$dir" && pwd)"; return 0 ;;
-    *) die "unknown command: $cmd (want start or stop)" ;;
+    down) [[ -d "$dir" ]] || die "no such directory: $dir"; srv_down "$(cd "$dir" && pwd)" "$signal" ;;
+    up) [[ -d "$dir" ]] || die "no such directory: $dir"; srv_up "$script" "$(cd "$dir" && pwd)" ;;
+    restart)
+      [[ -d "$dir" ]] || die "no such directory: $dir"
+      dir="$(cd "$dir" && pwd)"
+      srv_down "$dir" "$signal"
+      srv_up "$script" "$dir"
+      ;;
+    *) die "unknown command: $cmd (want start, stop, down, up or restart)" ;;
   esac
 }

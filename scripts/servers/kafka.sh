@@ -3,6 +3,7 @@
 # broker+controller) on 127.0.0.1, run from the jars install-deps.sh fetched.
 #   kafka.sh start DIR [--owner PID [--cleanup]]   prints KAFKA_BOOTSTRAP=127.0.0.1:PORT
 #   kafka.sh stop DIR
+#   kafka.sh down DIR [--kill] | up DIR | restart DIR [--kill]   (same ports, same data)
 # KAFKA_HEAP_OPTS overrides the JVM heap (default -Xms256m -Xmx768m).
 set -euo pipefail
 # shellcheck source=scripts/servers/common.sh
@@ -28,11 +29,37 @@ size, corr, brokers = struct.unpack(">iii", data[:12])
 sys.exit(0 if corr == 7 and brokers >= 1 else 1)
 '
 
-srv_launch() {
-  local dir="$1" libs port cport cluster_id deadline
+# kafka_java_opts DIR: sets the array java_opts (the caller declares it
+# local) to the JVM options shared by the storage tool and the broker.
+kafka_java_opts() {
+  local libs
   libs="$(ltxbus_tools_dir)/kafka-3.9.1/libs"
   [[ -f "$libs/kafka_2.13-3.9.1.jar" ]] || srv_missing "Kafka 3.9.1 jars ($libs)"
   command -v java >/dev/null || srv_missing java
+  java_opts=(-Djava.awt.headless=true "-Dlog4j.configuration=file:$1/log4j.properties"
+    "-Dkafka.logs.dir=$1/logs" -cp "$libs/*")
+}
+
+# kafka_run DIR PORT: starts the broker configured in DIR and waits until it
+# serves metadata.
+kafka_run() {
+  local dir="$1" port="$2" deadline java_opts
+  kafka_java_opts "$dir"
+  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags.
+  srv_spawn "$dir" java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
+  deadline=$((SECONDS + 90))
+  srv_wait_port "$dir" "$port" 90 || return 1
+  until python3 -c "$metadata_probe" "$port" 2>/dev/null; do
+    srv_pid_alive "$(cat "$dir/pid")" || { log "the broker exited during startup"; return 1; }
+    ((SECONDS < deadline)) || { log "timed out waiting for broker metadata"; return 1; }
+    sleep 0.2
+  done
+}
+
+srv_launch() {
+  local dir="$1" port cport cluster_id java_opts
+  kafka_java_opts "$dir"
   port="$(free_port)"
   cport="$(free_port)"
   rm -rf "$dir/data"
@@ -73,21 +100,16 @@ while True:
     if not c.startswith("-"):
         print(c)
         break')"
-  local java_opts=(-Djava.awt.headless=true "-Dlog4j.configuration=file:$dir/log4j.properties"
-    "-Dkafka.logs.dir=$dir/logs" -cp "$libs/*")
   timeout 60 java -Xmx256m -XX:TieredStopAtLevel=1 "${java_opts[@]}" kafka.tools.StorageTool \
     format -t "$cluster_id" -c "$dir/server.properties" >>"$dir/server.log" 2>&1 || return 1
-  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags.
-  srv_spawn "$dir" java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
-  deadline=$((SECONDS + 90))
-  srv_wait_port "$dir" "$port" 90 || return 1
-  until python3 -c "$metadata_probe" "$port" 2>/dev/null; do
-    srv_pid_alive "$(cat "$dir/pid")" || { log "the broker exited during startup"; return 1; }
-    ((SECONDS < deadline)) || { log "timed out waiting for broker metadata"; return 1; }
-    sleep 0.2
-  done
+  kafka_run "$dir" "$port" || return 1
   printf 'KAFKA_BOOTSTRAP=127.0.0.1:%s\n' "$port" >"$dir/env.new"
+}
+
+# Same ports (they are in server.properties), same log directory: the broker
+# recovers its topics, and after a crash (down --kill) its logs, from DIR/data.
+srv_relaunch() {
+  kafka_run "$1" "$(srv_env_port "$1" KAFKA_BOOTSTRAP)"
 }
 
 srv_main "${BASH_SOURCE[0]}" "$@"

@@ -4,14 +4,14 @@
 // the producer loses and duplicates nothing, a second producer is fenced.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <random>
+#include <thread>
 
+#include "base/env.h"
 #include "base/process.h"
-#include "bus/assembler.h"
-#include "bus/bus.h"
-#include "ltx/apply.h"
-#include "tests/support/sqlite_pages.h"
+#include "tests/support/stream_checker.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/testbed.h"
 
@@ -20,93 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ServerKind;
-
-// Follows one database's stream, checks what a consumer must be able to rely
-// on, and applies every frame to a rebuild.
-class StreamChecker {
- public:
-  StreamChecker(const std::string& url, const std::string& db, const std::string& rebuild)
-      : rebuild_(rebuild) {
-    auto endpoint = bus::Endpoint::Parse(url);
-    EXPECT_TRUE(endpoint.ok());
-    auto b = bus::Bus::Connect(*endpoint);
-    EXPECT_TRUE(b.ok()) << b.status().ToString();
-    bus_ = std::move(*b);
-    auto sub = bus_->Subscribe(db, {});
-    EXPECT_TRUE(sub.ok()) << sub.status().ToString();
-    sub_ = std::move(*sub);
-    auto a = ltx::DatabaseFileApplier::Open(Env::Default(), rebuild_);
-    EXPECT_TRUE(a.ok());
-    applier_ = std::move(*a);
-  }
-
-  // Consumes what is on the bus now.
-  void Drain() {
-    for (;;) {
-      auto c = sub_->Next(200ms);
-      ASSERT_TRUE(c.ok()) << c.status().ToString();
-      if (!c->has_value()) return;
-      auto f = assembler_.Add(std::move(**c));
-      ASSERT_TRUE(f.ok()) << f.status().ToString();
-      if (f->has_value()) Apply(**f);
-    }
-  }
-
-  // Waits until the rebuild equals the source (the producer caught up).
-  void ExpectConverges(const std::string& source, std::chrono::seconds timeout = 60s) {
-    std::string diff;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      Drain();
-      if (::testing::Test::HasFatalFailure()) return;
-      auto want = testing::ReadSqlitePages(source);
-      auto got = testing::ReadFilePages(rebuild_);
-      ASSERT_TRUE(want.ok()) << want.status().ToString();
-      if (got.ok()) {
-        diff = testing::DiffPages(*want, *got);
-        if (diff.empty()) return;
-      }
-      std::this_thread::sleep_for(200ms);
-    }
-    FAIL() << "the rebuild never caught up with the source: " << diff;
-  }
-
-  int frames() const { return frames_; }
-  int snapshots() const { return snapshots_; }
-
- private:
-  void Apply(const bus::Frame& f) {
-    const bus::FrameId& id = f.id();
-    if (id.min_txid == 1) {
-      // A snapshot is honest only where a producer (re)started.
-      EXPECT_TRUE(frames_ == 0 || id.producer != last_producer_)
-          << "snapshot TXID " << id.max_txid << " without a producer restart";
-      snapshots_++;
-    } else {
-      EXPECT_EQ(id.min_txid, last_txid_ + 1) << "TXIDs must be contiguous";
-    }
-    EXPECT_GT(id.max_txid, last_txid_) << "a TXID reached the consumer twice";
-    const std::string path = rebuild_ + ".frame";
-    auto bytes = f.ReadAll();
-    ASSERT_TRUE(bytes.ok());
-    ASSERT_TRUE(WriteFileAtomic(Env::Default(), path, AsBytes(*bytes)).ok());
-    Status s = applier_->ApplyFile(path);  // verifies the checksum chain too
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    last_txid_ = id.max_txid;
-    last_producer_ = id.producer;
-    frames_++;
-  }
-
-  std::string rebuild_;
-  std::unique_ptr<bus::Bus> bus_;
-  std::unique_ptr<bus::Subscriber> sub_;
-  std::unique_ptr<ltx::DatabaseFileApplier> applier_;
-  bus::FrameAssembler assembler_;
-  ltx::TXID last_txid_ = 0;
-  std::string last_producer_;
-  int frames_ = 0;
-  int snapshots_ = 0;
-};
+using testing::StreamChecker;
 
 class ProducerTest : public testing::ServerTest<ServerKind::kNats, ServerKind::kKafka>,
                      public ::testing::WithParamInterface<ServerKind> {
@@ -179,7 +93,7 @@ TEST_P(ProducerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
     // frame, then a random moment.
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (checker.frames() == before && std::chrono::steady_clock::now() < deadline) {
-      checker.Drain();
+      checker.Drain(500ms);
     }
     (void)producer->Wait(0ms);  // collect its log
     ASSERT_GT(checker.frames(), before)

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,21 +52,49 @@ bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
 
 class TestbedNatsTest : public ServerTest<ServerKind::kNats> {};
 
+// A connection and its JetStream context (destroyed in that order).
+struct JetStream {
+  CPtr<natsConnection, natsConnection_Destroy> nc;
+  CPtr<jsCtx, jsCtx_Destroy> js;
+};
+
+JetStream ConnectJetStream(const std::string& url) {
+  JetStream j;
+  natsOptions* raw_opts = nullptr;
+  EXPECT_EQ(natsOptions_Create(&raw_opts), NATS_OK);
+  CPtr<natsOptions, natsOptions_Destroy> opts(raw_opts);
+  EXPECT_EQ(natsOptions_SetURL(opts.get(), url.c_str()), NATS_OK);
+  EXPECT_EQ(natsOptions_SetTimeout(opts.get(), 5000), NATS_OK);
+  natsConnection* raw_nc = nullptr;
+  natsStatus s = natsConnection_Connect(&raw_nc, opts.get());
+  EXPECT_EQ(s, NATS_OK) << nats_GetLastError(nullptr);
+  if (s != NATS_OK) return j;
+  j.nc.reset(raw_nc);
+  jsCtx* raw_js = nullptr;
+  EXPECT_EQ(natsConnection_JetStream(&raw_js, j.nc.get(), nullptr), NATS_OK);
+  j.js.reset(raw_js);
+  return j;
+}
+
+// Message `seq` of `stream`'s data, or "" with a test failure.
+std::string GetMessage(jsCtx* js, const std::string& stream, uint64_t seq) {
+  natsMsg* raw_msg = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&raw_msg, js, stream.c_str(), seq, nullptr, &jerr);
+  EXPECT_EQ(s, NATS_OK) << "sequence " << seq << ": jerr " << jerr << ": "
+                        << nats_GetLastError(nullptr);
+  if (s != NATS_OK) return "";
+  CPtr<natsMsg, natsMsg_Destroy> msg(raw_msg);
+  return std::string(natsMsg_GetData(msg.get()),
+                     static_cast<size_t>(natsMsg_GetDataLength(msg.get())));
+}
+
 TEST_F(TestbedNatsTest, JetStreamFileStreamDedupesAndReadsBackBySequence) {
   const std::string url = env(ServerKind::kNats, "NATS_URL");
   ASSERT_THAT(url, HasSubstr("nats://127.0.0.1:"));
-
-  natsOptions* raw_opts = nullptr;
-  ASSERT_EQ(natsOptions_Create(&raw_opts), NATS_OK);
-  CPtr<natsOptions, natsOptions_Destroy> opts(raw_opts);
-  ASSERT_EQ(natsOptions_SetURL(opts.get(), url.c_str()), NATS_OK);
-  ASSERT_EQ(natsOptions_SetTimeout(opts.get(), 5000), NATS_OK);
-  natsConnection* raw_nc = nullptr;
-  ASSERT_EQ(natsConnection_Connect(&raw_nc, opts.get()), NATS_OK) << nats_GetLastError(nullptr);
-  CPtr<natsConnection, natsConnection_Destroy> nc(raw_nc);
-  jsCtx* raw_js = nullptr;
-  ASSERT_EQ(natsConnection_JetStream(&raw_js, nc.get(), nullptr), NATS_OK);
-  CPtr<jsCtx, jsCtx_Destroy> js(raw_js);
+  JetStream conn = ConnectJetStream(url);
+  ASSERT_NE(conn.js, nullptr);
+  jsCtx* js = conn.js.get();
 
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
@@ -80,7 +109,7 @@ TEST_F(TestbedNatsTest, JetStreamFileStreamDedupesAndReadsBackBySequence) {
   cfg.Storage = js_FileStorage;
   jsStreamInfo* raw_si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  ASSERT_EQ(js_AddStream(&raw_si, js.get(), &cfg, nullptr, &jerr), NATS_OK)
+  ASSERT_EQ(js_AddStream(&raw_si, js, &cfg, nullptr, &jerr), NATS_OK)
       << "jerr " << jerr << ": " << nats_GetLastError(nullptr);
   CPtr<jsStreamInfo, jsStreamInfo_Destroy> si(raw_si);
   EXPECT_EQ(si->Config->Storage, js_FileStorage);
@@ -95,7 +124,7 @@ TEST_F(TestbedNatsTest, JetStreamFileStreamDedupesAndReadsBackBySequence) {
     po.MsgId = msg_id.c_str();
     jsPubAck* raw_ack = nullptr;
     jsErrCode err = static_cast<jsErrCode>(0);
-    natsStatus s = js_Publish(&raw_ack, js.get(), subject.c_str(), data.data(),
+    natsStatus s = js_Publish(&raw_ack, js, subject.c_str(), data.data(),
                               static_cast<int>(data.size()), &po, &err);
     EXPECT_EQ(s, NATS_OK) << "jerr " << err << ": " << nats_GetLastError(nullptr);
     return CPtr<jsPubAck, jsPubAck_Destroy>(raw_ack);
@@ -114,7 +143,7 @@ TEST_F(TestbedNatsTest, JetStreamFileStreamDedupesAndReadsBackBySequence) {
 
   for (size_t i = 0; i < payloads.size(); ++i) {
     natsMsg* raw_msg = nullptr;
-    ASSERT_EQ(js_GetMsg(&raw_msg, js.get(), stream.c_str(), i + 1, nullptr, &jerr), NATS_OK)
+    ASSERT_EQ(js_GetMsg(&raw_msg, js, stream.c_str(), i + 1, nullptr, &jerr), NATS_OK)
         << "sequence " << i + 1 << ": jerr " << jerr;
     CPtr<natsMsg, natsMsg_Destroy> msg(raw_msg);
     std::string data(natsMsg_GetData(msg.get()),
@@ -125,8 +154,56 @@ TEST_F(TestbedNatsTest, JetStreamFileStreamDedupesAndReadsBackBySequence) {
     EXPECT_EQ(std::string(id), "db1:" + std::to_string(i + 1));
   }
   natsMsg* missing = nullptr;
-  EXPECT_NE(js_GetMsg(&missing, js.get(), stream.c_str(), 4, nullptr, &jerr), NATS_OK);
+  EXPECT_NE(js_GetMsg(&missing, js, stream.c_str(), 4, nullptr, &jerr), NATS_OK);
   natsMsg_Destroy(missing);
+}
+
+TEST_F(TestbedNatsTest, RestartKeepsThePortAndTheStreams) {
+  TestServer& nats = server(ServerKind::kNats);
+  const std::string url = nats.env("NATS_URL");
+  const std::string stream = UniqueName("testbed");
+  const std::string subject = stream + ".db1";
+  {
+    JetStream conn = ConnectJetStream(url);
+    ASSERT_NE(conn.js, nullptr);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {subject.c_str()};
+    cfg.Name = stream.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_AddStream(nullptr, conn.js.get(), &cfg, nullptr, &jerr), NATS_OK) << jerr;
+    ASSERT_EQ(js_Publish(nullptr, conn.js.get(), subject.c_str(), "before", 6, nullptr, &jerr),
+              NATS_OK)
+        << jerr;
+  }
+  // A crash as well as a clean stop: what was acknowledged is on disk either way.
+  for (auto mode : {TestServer::HaltMode::kClean, TestServer::HaltMode::kCrash}) {
+    const pid_t old_pid = nats.pid();
+    ASSERT_TRUE(nats.Halt(mode).ok());
+    EXPECT_TRUE(nats.halted());
+    EXPECT_FALSE(ProcessAlive(old_pid));
+    EXPECT_FALSE(PortAcceptsConnections(PortOf(url)));
+    Status resumed = nats.Resume();
+    ASSERT_TRUE(resumed.ok()) << resumed.ToString();
+    EXPECT_NE(nats.pid(), old_pid);
+    EXPECT_TRUE(ProcessAlive(nats.pid()));
+    EXPECT_EQ(nats.env("NATS_URL"), url);
+
+    JetStream conn = ConnectJetStream(url);
+    ASSERT_NE(conn.js, nullptr);
+    EXPECT_EQ(GetMessage(conn.js.get(), stream, 1), "before");
+    // The restarted server takes writes to the old stream.
+    jsPubAck* raw_ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    ASSERT_EQ(js_Publish(&raw_ack, conn.js.get(), subject.c_str(), "after", 5, nullptr, &jerr),
+              NATS_OK)
+        << jerr;
+    CPtr<jsPubAck, jsPubAck_Destroy> ack(raw_ack);
+    EXPECT_EQ(GetMessage(conn.js.get(), stream, ack->Sequence), "after");
+  }
 }
 
 // ---------------------------------------------------------------- Kafka
@@ -167,32 +244,102 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   d->offset = m->offset;
 }
 
-TEST_F(TestbedKafkaTest, CreatesProducesAndConsumesFromOffsetZero) {
-  const std::string bootstrap = env(ServerKind::kKafka, "KAFKA_BOOTSTRAP");
-  ASSERT_THAT(bootstrap, HasSubstr("127.0.0.1:"));
-  const std::string topic = UniqueName("ltxbus-testbed");
-  char errstr[512];
-
+// Produces one message with idempotence on and waits for its acknowledgement;
+// returns its offset, or -1 with a test failure.
+int64_t ProduceOne(const std::string& bootstrap, const std::string& topic, const std::string& key,
+                   const std::string& value) {
   Delivery delivery;
   auto producer = NewKafka(RD_KAFKA_PRODUCER,
                            {{"bootstrap.servers", bootstrap},
                             {"enable.idempotence", "true"},
                             {"message.timeout.ms", "30000"}},
                            OnDelivery, &delivery);
-  ASSERT_NE(producer, nullptr);
+  if (producer == nullptr) return -1;
+  rd_kafka_vu_t vus[4];
+  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[0].u.cstr = topic.c_str();
+  vus[1].vtype = RD_KAFKA_VTYPE_VALUE;
+  vus[1].u.mem = {const_cast<char*>(value.data()), value.size()};
+  vus[2].vtype = RD_KAFKA_VTYPE_KEY;
+  vus[2].u.mem = {const_cast<char*>(key.data()), key.size()};
+  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+  CPtr<rd_kafka_error_t, rd_kafka_error_destroy> produce_err(
+      rd_kafka_produceva(producer.get(), vus, 4));
+  EXPECT_EQ(produce_err, nullptr) << rd_kafka_error_string(produce_err.get());
+  if (produce_err != nullptr) return -1;
+  EXPECT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(delivery.reports, 1);
+  EXPECT_EQ(delivery.err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(delivery.err);
+  return delivery.reports == 1 && delivery.err == RD_KAFKA_RESP_ERR_NO_ERROR ? delivery.offset : -1;
+}
+
+struct Consumed {
+  std::string key, value;
+};
+
+// The message at `offset` of partition 0, read by a consumer that assigns
+// (no group membership); nullopt with a test failure if none came in 30 s.
+std::optional<Consumed> ConsumeAt(const std::string& bootstrap, const std::string& topic,
+                                  int64_t offset) {
+  // librdkafka 2.0.2 wants a group.id even for a consumer that only assigns.
+  auto consumer = NewKafka(RD_KAFKA_CONSUMER,
+                           {{"bootstrap.servers", bootstrap},
+                            {"group.id", topic},
+                            {"enable.auto.commit", "false"},
+                            {"auto.offset.reset", "error"}},
+                           nullptr, nullptr);
+  if (consumer == nullptr) return std::nullopt;
+  rd_kafka_poll_set_consumer(consumer.get());
+  CPtr<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> parts(
+      rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), 0)->offset = offset;
+  EXPECT_EQ(rd_kafka_assign(consumer.get(), parts.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  std::optional<Consumed> got;
+  std::string last_error;
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!got && std::chrono::steady_clock::now() < deadline) {
+    CPtr<rd_kafka_message_t, rd_kafka_message_destroy> m(
+        rd_kafka_consumer_poll(consumer.get(), 500));
+    if (m == nullptr) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // Errors arrive as messages and are mostly transient (a broker still
+      // loading, say); librdkafka retries them itself.
+      last_error = rd_kafka_message_errstr(m.get());
+      continue;
+    }
+    EXPECT_EQ(m->offset, offset);
+    got = Consumed{std::string(static_cast<const char*>(m->key), m->key_len),
+                   std::string(static_cast<const char*>(m->payload), m->len)};
+  }
+  EXPECT_TRUE(got.has_value()) << "no message at offset " << offset
+                               << " within 30 s; last error: " << last_error;
+  rd_kafka_consumer_close(consumer.get());
+  return got;
+}
+
+TEST_F(TestbedKafkaTest, CreatesProducesAndConsumesFromOffsetZero) {
+  const std::string bootstrap = env(ServerKind::kKafka, "KAFKA_BOOTSTRAP");
+  ASSERT_THAT(bootstrap, HasSubstr("127.0.0.1:"));
+  const std::string topic = UniqueName("ltxbus-testbed");
+  char errstr[512];
+
+  auto admin = NewKafka(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}}, nullptr, nullptr);
+  ASSERT_NE(admin, nullptr);
 
   // CreateTopics through the admin API, on a queue we poll with a deadline.
   CPtr<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy> new_topic(
       rd_kafka_NewTopic_new(topic.c_str(), 1, 1, errstr, sizeof errstr));
   ASSERT_NE(new_topic, nullptr) << errstr;
   CPtr<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy> admin_opts(
-      rd_kafka_AdminOptions_new(producer.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+      rd_kafka_AdminOptions_new(admin.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
   ASSERT_EQ(
       rd_kafka_AdminOptions_set_operation_timeout(admin_opts.get(), 20000, errstr, sizeof errstr),
       RD_KAFKA_RESP_ERR_NO_ERROR);
-  CPtr<rd_kafka_queue_t, rd_kafka_queue_destroy> queue(rd_kafka_queue_new(producer.get()));
+  CPtr<rd_kafka_queue_t, rd_kafka_queue_destroy> queue(rd_kafka_queue_new(admin.get()));
   rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
-  rd_kafka_CreateTopics(producer.get(), topics, 1, admin_opts.get(), queue.get());
+  rd_kafka_CreateTopics(admin.get(), topics, 1, admin_opts.get(), queue.get());
   CPtr<rd_kafka_event_t, rd_kafka_event_destroy> event(rd_kafka_queue_poll(queue.get(), 30000));
   ASSERT_NE(event, nullptr) << "CreateTopics did not answer within 30 s";
   ASSERT_EQ(rd_kafka_event_error(event.get()), RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -208,61 +355,43 @@ TEST_F(TestbedKafkaTest, CreatesProducesAndConsumesFromOffsetZero) {
 
   std::string value = "ltx frame \x01\x02";
   value.push_back('\0');
-  std::string key = "db1";
-  rd_kafka_vu_t vus[4];
-  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-  vus[0].u.cstr = topic.c_str();
-  vus[1].vtype = RD_KAFKA_VTYPE_VALUE;
-  vus[1].u.mem = {value.data(), value.size()};
-  vus[2].vtype = RD_KAFKA_VTYPE_KEY;
-  vus[2].u.mem = {key.data(), key.size()};
-  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-  CPtr<rd_kafka_error_t, rd_kafka_error_destroy> produce_err(
-      rd_kafka_produceva(producer.get(), vus, 4));
-  ASSERT_EQ(produce_err, nullptr) << rd_kafka_error_string(produce_err.get());
-  ASSERT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  ASSERT_EQ(delivery.reports, 1);
-  ASSERT_EQ(delivery.err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(delivery.err);
-  EXPECT_EQ(delivery.offset, 0);
-
-  // librdkafka 2.0.2 wants a group.id even for a consumer that only assigns.
-  auto consumer = NewKafka(RD_KAFKA_CONSUMER,
-                           {{"bootstrap.servers", bootstrap},
-                            {"group.id", topic},
-                            {"enable.auto.commit", "false"},
-                            {"auto.offset.reset", "error"}},
-                           nullptr, nullptr);
-  ASSERT_NE(consumer, nullptr);
-  rd_kafka_poll_set_consumer(consumer.get());
-  CPtr<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> parts(
-      rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), 0)->offset = 0;
-  ASSERT_EQ(rd_kafka_assign(consumer.get(), parts.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
-
-  std::string got_value, got_key, last_error;
-  int64_t got_offset = -1;
-  auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (got_offset < 0 && std::chrono::steady_clock::now() < deadline) {
-    CPtr<rd_kafka_message_t, rd_kafka_message_destroy> m(
-        rd_kafka_consumer_poll(consumer.get(), 500));
-    if (m == nullptr) continue;
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // Errors arrive as messages and are mostly transient (a broker still
-      // loading, say); librdkafka retries them itself.
-      last_error = rd_kafka_message_errstr(m.get());
-      continue;
-    }
-    got_value.assign(static_cast<const char*>(m->payload), m->len);
-    got_key.assign(static_cast<const char*>(m->key), m->key_len);
-    got_offset = m->offset;
-  }
-  ASSERT_EQ(got_offset, 0) << "no message consumed within 30 s; last error: " << last_error;
-  EXPECT_EQ(got_value, value);
-  EXPECT_EQ(got_key, key);
-  rd_kafka_consumer_close(consumer.get());
+  EXPECT_EQ(ProduceOne(bootstrap, topic, "db1", value), 0);
+  auto got = ConsumeAt(bootstrap, topic, 0);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->value, value);
+  EXPECT_EQ(got->key, "db1");
   // The partition's log is in the server's directory.
   EXPECT_TRUE(std::filesystem::exists(server(ServerKind::kKafka).dir() + "/data/" + topic + "-0"));
+}
+
+TEST_F(TestbedKafkaTest, RestartKeepsThePortAndTheTopics) {
+  TestServer& kafka = server(ServerKind::kKafka);
+  const std::string bootstrap = kafka.env("KAFKA_BOOTSTRAP");
+  const std::string topic = UniqueName("ltxbus-testbed");  // auto-created
+  ASSERT_EQ(ProduceOne(bootstrap, topic, "db1", "before"), 0);
+  int64_t next = 1;
+  // A crash as well as a clean stop: a crashed broker recovers its logs.
+  for (auto mode : {TestServer::HaltMode::kClean, TestServer::HaltMode::kCrash}) {
+    const pid_t old_pid = kafka.pid();
+    ASSERT_TRUE(kafka.Halt(mode).ok());
+    EXPECT_FALSE(ProcessAlive(old_pid));
+    EXPECT_FALSE(PortAcceptsConnections(PortOf(bootstrap)));
+    Status resumed = kafka.Resume();
+    ASSERT_TRUE(resumed.ok()) << resumed.ToString();
+    EXPECT_FALSE(kafka.halted());
+    EXPECT_NE(kafka.pid(), old_pid);
+    EXPECT_EQ(kafka.env("KAFKA_BOOTSTRAP"), bootstrap);
+
+    auto got = ConsumeAt(bootstrap, topic, 0);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->value, "before");
+    // The restarted broker appends to the old log.
+    EXPECT_EQ(ProduceOne(bootstrap, topic, "db1", "after"), next);
+    got = ConsumeAt(bootstrap, topic, next);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->value, "after");
+    next++;
+  }
 }
 
 // ---------------------------------------------------------------- S3

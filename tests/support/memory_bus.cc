@@ -7,11 +7,22 @@
 namespace ltxbus::testing {
 namespace {
 
+// The newest complete frame in `log`; every frame lands whole, so that is the
+// last chunk marked last.
+std::optional<bus::LastFrame> NewestFrame(const std::vector<bus::Chunk>& log) {
+  for (auto it = log.rbegin(); it != log.rend(); ++it) {
+    if (it->headers.last) return bus::LastFrame{it->headers.frame, it->headers.trailer, it->offset};
+  }
+  return std::nullopt;
+}
+
 class MemoryFrameWriter final : public bus::FrameWriter {
  public:
   MemoryFrameWriter(std::shared_ptr<MemoryBus::Shared> shared, bus::FrameId id, int generation,
                     size_t chunk_size)
-      : shared_(std::move(shared)), id_(std::move(id)), generation_(generation),
+      : shared_(std::move(shared)),
+        id_(std::move(id)),
+        generation_(generation),
         chunk_size_(chunk_size) {}
   Status Append(std::span<const uint8_t> data) override {
     buf_.append(reinterpret_cast<const char*>(data.data()), data.size());
@@ -32,7 +43,8 @@ class MemoryFrameWriter final : public bus::FrameWriter {
     uint64_t size = 0;
     for (const auto& c : chunks_) size += c.size();
     if (size != trailer.frame_size) {
-      return Status::Internal("frame has {} bytes but the trailer says {}", size, trailer.frame_size);
+      return Status::Internal("frame has {} bytes but the trailer says {}", size,
+                              trailer.frame_size);
     }
     const std::string attempt = std::to_string(log.size());
     for (size_t i = 0; i < chunks_.size(); i++) {
@@ -67,13 +79,7 @@ class MemoryPublisher final : public bus::Publisher {
   Result<std::optional<bus::LastFrame>> Open() override {
     std::lock_guard lock(shared_->mu);
     generation_ = ++shared_->generation[database_];
-    const auto& log = shared_->logs[database_];
-    for (auto it = log.rbegin(); it != log.rend(); ++it) {
-      if (it->headers.last) {
-        return std::optional(bus::LastFrame{it->headers.frame, it->headers.trailer, it->offset});
-      }
-    }
-    return std::optional<bus::LastFrame>();
+    return NewestFrame(shared_->logs[database_]);
   }
   Result<std::unique_ptr<bus::FrameWriter>> BeginFrame(const bus::FrameId& id) override {
     return std::unique_ptr<bus::FrameWriter>(
@@ -117,11 +123,19 @@ Result<std::unique_ptr<bus::Publisher>> MemoryBus::NewPublisher(
 }
 
 Result<std::unique_ptr<bus::Subscriber>> MemoryBus::Subscribe(const std::string& database,
-                                                               const bus::StartPosition& start) {
+                                                              const bus::StartPosition& start) {
   uint64_t next = 0;
   if (start.kind == bus::StartPosition::Kind::kOffset) next = start.offset;
   if (start.kind == bus::StartPosition::Kind::kEnd) next = Log(database).size();
-  return std::unique_ptr<bus::Subscriber>(std::make_unique<MemorySubscriber>(shared_, database, next));
+  return std::unique_ptr<bus::Subscriber>(
+      std::make_unique<MemorySubscriber>(shared_, database, next));
+}
+
+Result<std::optional<bus::LastFrame>> MemoryBus::ReadLastFrame(const std::string& database) {
+  std::lock_guard lock(shared_->mu);
+  auto it = shared_->logs.find(database);
+  if (it == shared_->logs.end()) return std::optional<bus::LastFrame>();
+  return NewestFrame(it->second);
 }
 
 std::vector<bus::Chunk> MemoryBus::Log(const std::string& database) const {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,11 @@ namespace ltxbus::testing {
 
 class MemoryBus final : public bus::Bus {
  public:
-  Result<std::unique_ptr<bus::Publisher>> NewPublisher(const std::string& database,
-                                                       const bus::PublisherOptions& options) override;
+  Result<std::unique_ptr<bus::Publisher>> NewPublisher(
+      const std::string& database, const bus::PublisherOptions& options) override;
   Result<std::unique_ptr<bus::Subscriber>> Subscribe(const std::string& database,
                                                      const bus::StartPosition& start) override;
+  Result<std::optional<bus::LastFrame>> ReadLastFrame(const std::string& database) override;
 
   // Every chunk of a database, in order.
   std::vector<bus::Chunk> Log(const std::string& database) const;

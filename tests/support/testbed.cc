@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "base/process.h"
@@ -104,6 +105,7 @@ Status TestServer::LoadState() {
   LTXBUS_ASSIGN_OR_RETURN(std::string pid_text, ReadFileToString(Env::Default(), dir_ + "/pid"));
   pid_ = static_cast<pid_t>(std::atoi(pid_text.c_str()));
   LTXBUS_ASSIGN_OR_RETURN(std::string env_text, ReadFileToString(Env::Default(), dir_ + "/env"));
+  env_.clear();
   std::istringstream lines(env_text);
   for (std::string line; std::getline(lines, line);) {
     size_t eq = line.find('=');
@@ -115,17 +117,47 @@ Status TestServer::LoadState() {
   return Status::OK();
 }
 
-Status TestServer::Stop() {
-  if (!owned_ || stopped_) return Status::OK();
-  std::vector<std::string> argv = {Script(kind_), "stop", dir_};
-  auto run = RunCommand(argv, kStopTimeout);
+Status TestServer::RunScript(const std::vector<std::string>& args,
+                             std::chrono::seconds timeout) const {
+  std::vector<std::string> argv = {Script(kind_)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto run = RunCommand(argv, timeout);
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
     return Status::Internal("`{}` failed with exit code {}: {}", CommandLine(argv), run->exit_code,
-                            Tail(run->error_output, 2000));
+                            Tail(run->error_output, 4000));
   }
+  return Status::OK();
+}
+
+Status TestServer::Stop() {
+  if (!owned_ || stopped_) return Status::OK();
+  LTXBUS_RETURN_IF_ERROR(RunScript({"stop", dir_}, kStopTimeout));
   stopped_ = true;
   return Status::OK();
+}
+
+Status TestServer::Halt(HaltMode mode) {
+  if (stopped_) return Status::InvalidArgument("{} in {} was stopped", ServerName(kind_), dir_);
+  if (halted_) return Status::OK();
+  std::vector<std::string> args = {"down", dir_};
+  if (mode == HaltMode::kCrash) args.push_back("--kill");
+  LTXBUS_RETURN_IF_ERROR(RunScript(args, kStopTimeout));
+  halted_ = true;
+  return Status::OK();
+}
+
+Status TestServer::Resume() {
+  if (stopped_) return Status::InvalidArgument("{} in {} was stopped", ServerName(kind_), dir_);
+  if (!halted_) return Status::OK();
+  LTXBUS_RETURN_IF_ERROR(RunScript({"up", dir_}, kStartTimeout));
+  halted_ = false;
+  return LoadState();  // a new pid; the env is the same
+}
+
+Status TestServer::Restart(HaltMode mode) {
+  LTXBUS_RETURN_IF_ERROR(Halt(mode));
+  return Resume();
 }
 
 TestServer::~TestServer() {

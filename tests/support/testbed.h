@@ -71,6 +71,21 @@ class TestServer {
   // The directory stays until destruction, for post-mortems.
   Status Stop();
 
+  // How Halt() stops the server: SIGTERM (a clean shutdown) or SIGKILL (a
+  // crash; the server recovers its logs when it resumes).
+  enum class HaltMode { kClean, kCrash };
+  // An outage that keeps the data: stops the server but keeps its directory,
+  // data, ports and env, so Resume() brings it back where clients expect it.
+  // nats and kafka only. Also works on an attached server, which must then be
+  // resumed before anyone else needs it.
+  Status Halt(HaltMode mode = HaltMode::kClean);
+  // Starts a halted server again on the same ports with the same data, and
+  // waits until it is ready (as Start() does); pid() changes.
+  Status Resume();
+  // Halt() then Resume().
+  Status Restart(HaltMode mode = HaltMode::kClean);
+  bool halted() const { return halted_; }
+
   ServerKind kind() const { return kind_; }
   const std::string& dir() const { return dir_; }
   // The server's process, also its process-group id.
@@ -91,11 +106,14 @@ class TestServer {
 
  private:
   Status LoadState();
+  // Runs scripts/servers/<name>.sh with `args`.
+  Status RunScript(const std::vector<std::string>& args, std::chrono::seconds timeout) const;
 
   ServerKind kind_;
   std::string dir_;
   bool owned_;
   bool stopped_ = false;
+  bool halted_ = false;
   pid_t pid_ = -1;
   std::map<std::string, std::string, std::less<>> env_;
 };

@@ -1,0 +1,118 @@
+#include "tests/support/stream_checker.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "base/env.h"
+#include "tests/support/sqlite_pages.h"
+
+namespace ltxbus::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Copies a frame's bytes to `path` in pieces, so a 1 GiB frame never has to
+// fit in memory.
+Status WriteFrame(const bus::Frame& f, const std::string& path) {
+  LTXBUS_ASSIGN_OR_RETURN(auto out, Env::Default()->NewWritableFile(path));
+  auto in = f.Open();
+  std::vector<uint8_t> buf(1 << 20);
+  for (;;) {
+    LTXBUS_ASSIGN_OR_RETURN(size_t n, in->Read(buf));
+    if (n == 0) break;
+    LTXBUS_RETURN_IF_ERROR(out->Append(std::span(buf.data(), n)));
+  }
+  return out->Close();
+}
+
+}  // namespace
+
+StreamChecker::StreamChecker(const std::string& url, const std::string& database,
+                             const std::string& rebuild_path)
+    : rebuild_(rebuild_path) {
+  auto endpoint = bus::Endpoint::Parse(url);
+  EXPECT_TRUE(endpoint.ok()) << endpoint.status().ToString();
+  if (!endpoint.ok()) return;
+  auto b = bus::Bus::Connect(*endpoint);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  if (!b.ok()) return;
+  bus_ = std::move(*b);
+  auto sub = bus_->Subscribe(database, {});
+  EXPECT_TRUE(sub.ok()) << sub.status().ToString();
+  if (sub.ok()) sub_ = std::move(*sub);
+  auto a = ltx::DatabaseFileApplier::Open(Env::Default(), rebuild_);
+  EXPECT_TRUE(a.ok()) << a.status().ToString();
+  if (a.ok()) applier_ = std::move(*a);
+}
+
+StreamChecker::~StreamChecker() = default;
+
+void StreamChecker::Drain(std::chrono::milliseconds budget) {
+  ASSERT_NE(sub_, nullptr) << "the checker could not subscribe";
+  ASSERT_NE(applier_, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto c = sub_->Next(200ms);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    if (!c->has_value()) return;
+    const uint32_t index = (*c)->headers.index;
+    auto f = assembler_.Add(std::move(**c));
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    if (f->has_value()) {
+      Apply(**f, index + 1);  // the chunk that completes a frame is its last
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+void StreamChecker::ExpectConverges(const std::string& source, std::chrono::seconds timeout) {
+  std::string diff = "nothing was applied";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Drain();
+    if (::testing::Test::HasFatalFailure()) return;
+    auto want = ReadSqlitePages(source);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    auto got = ReadFilePages(rebuild_);
+    if (got.ok()) {
+      diff = DiffPages(*want, *got);
+      if (diff.empty()) return;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  FAIL() << "the rebuild never caught up with " << source << " (last TXID "
+         << ltx::FormatTXID(last_txid_) << ", " << frames_ << " frames): " << diff;
+}
+
+void StreamChecker::Apply(const bus::Frame& f, uint32_t chunks) {
+  const bus::FrameId& id = f.id();
+  if (id.min_txid == 1) {
+    // A snapshot is honest only where a producer (re)started.
+    EXPECT_TRUE(frames_ == 0 || id.producer != last_producer_)
+        << "snapshot TXID " << id.max_txid << " without a producer restart";
+    snapshots_++;
+  } else {
+    EXPECT_EQ(id.min_txid, last_txid_ + 1)
+        << "TXIDs must be contiguous (frame " << ltx::FormatTXID(id.min_txid) << "-"
+        << ltx::FormatTXID(id.max_txid) << ")";
+  }
+  EXPECT_GT(id.max_txid, last_txid_) << "a TXID reached the consumer twice";
+  const std::string path = rebuild_ + ".frame";
+  Status written = WriteFrame(f, path);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  Status applied = applier_->ApplyFile(path);  // verifies the checksum chain too
+  ASSERT_TRUE(applied.ok()) << "TXID " << ltx::FormatTXID(id.max_txid) << ": "
+                            << applied.ToString();
+  (void)Env::Default()->RemoveFile(path);
+  last_txid_ = id.max_txid;
+  last_producer_ = id.producer;
+  frames_++;
+  if (f.size() > largest_frame_) {
+    largest_frame_ = f.size();
+    largest_frame_chunks_ = chunks;
+  }
+}
+
+}  // namespace ltxbus::testing
