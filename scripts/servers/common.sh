@@ -19,17 +19,21 @@ source "$servers_dir/../lib.sh"
 
 # True if process PID exists and is not a zombie. Orphaned servers are
 # reparented to PID 1, which in a container may never reap them, so a zombie
-# has to count as gone.
+# has to count as gone, unless only its main thread has exited: a JVM's
+# other threads may still run (and hold its sockets) for a while.
 srv_pid_alive() {
-  local stat
+  local stat fields
   stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  stat="${stat##*) }"
-  [[ "${stat:0:1}" != Z ]]
+  read -ra fields <<<"${stat##*) }"
+  # fields[0] is the state (field 3), fields[17] the thread count (field 20).
+  [[ "${fields[0]}" != Z || "${fields[17]:-1}" -gt 1 ]]
 }
 
-# True if any live (non-zombie) process is in process group PGID.
+# True if any live process is in process group PGID (see srv_pid_alive; "l"
+# in ps's STAT marks a multi-threaded process).
 srv_group_alive() {
-  ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'
+  ps -e -o pgid=,stat= |
+    awk -v g="$1" '$1 == g && ($2 !~ /^Z/ || $2 ~ /l/) {found = 1} END {exit !found}'
 }
 
 # Fails with a message that says how to install the missing piece.

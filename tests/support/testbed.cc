@@ -233,9 +233,18 @@ bool PortAcceptsConnections(int port) {
 bool ProcessAlive(pid_t pid) {
   auto stat = ReadFileToString(Env::Default(), fmt::format("/proc/{}/stat", pid));
   if (!stat.ok()) return false;
-  // The state follows the command name, which may itself contain ") ".
+  // The fields follow the command name, which may itself contain ") ".
   size_t paren = stat->rfind(')');
-  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
+  if (paren == std::string::npos || paren + 2 >= stat->size()) return false;
+  std::istringstream fields(stat->substr(paren + 2));
+  std::string state, field;
+  fields >> state;
+  if (state != "Z") return true;
+  // A zombie main thread whose other threads still run (a JVM shutting down)
+  // is alive: field 20 is the thread count.
+  for (int i = 4; i <= 20 && fields >> field; i++) {
+  }
+  return std::atoi(field.c_str()) > 1;
 }
 
 int PortOf(std::string_view address) {

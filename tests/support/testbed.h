@@ -172,7 +172,8 @@ std::string UniqueName(std::string_view prefix);
 
 // True if something accepts TCP connections on 127.0.0.1:port.
 bool PortAcceptsConnections(int port);
-// True if `pid` runs (a zombie does not count).
+// True if `pid` runs (a zombie does not count, unless its other threads still
+// run: a JVM can keep its sockets open that way for a moment).
 bool ProcessAlive(pid_t pid);
 // The port of "host:port" or "scheme://host:port[/...]"; -1 if none.
 int PortOf(std::string_view address);
