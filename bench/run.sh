@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Builds ltx_bench in Release (build-bench/), runs it pinned to one core, and
-# writes bench/RESULTS.md: the tables, the exact command, the machine and the
-# date. Everything from the "## Interpretation" heading on is written by hand
-# and kept across runs.
+# Builds the benchmarks in Release (build-bench/), runs them, and records
+# bench/RESULTS.md with the tables, the exact command, the machine and the date.
 #
-#   bench/run.sh [extra ltx_bench flags, e.g. --benchmark_filter=Decode]
+#   bench/run.sh [ltx] [extra ltx_bench flags, e.g. --benchmark_filter=Decode]
+#   bench/run.sh producer [producer_bench flags, e.g. --only rate --reps 5]
+#   bench/run.sh all
+#
+# ltx: the LTX codec (ltx_bench), pinned to one core. It rewrites RESULTS.md
+# above its "## Interpretation" heading; everything from there on (the
+# hand-written interpretation, and the producer section after it) is kept.
+# producer: `ltxbus replicate` against real servers (producer_bench, see
+# bench/producer_bench.cc); it replaces only the text between its
+# "<!-- producer_bench: begin/end -->" markers, so hand-written notes after
+# the end marker are kept too. It takes several minutes.
 #
 # LTXBUS_BENCH_BUILD overrides the build directory; LTXBUS_BENCH_CXXFLAGS, if
 # set, becomes CMAKE_CXX_FLAGS (e.g. "-Wno-error=restrict" while GCC 12's -O3
@@ -18,12 +26,38 @@ results="$here/RESULTS.md"
 cmake_args=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release)
 [[ -n "${LTXBUS_BENCH_CXXFLAGS+x}" ]] && cmake_args+=("-DCMAKE_CXX_FLAGS=$LTXBUS_BENCH_CXXFLAGS")
 mkdir -p "$build"
-log="$build/bench-build.log"
-if ! { cmake "${cmake_args[@]}" && cmake --build "$build" -j"$(nproc)" --target ltx_bench; } >"$log" 2>&1; then
-  tail -n 40 "$log" >&2
-  echo "bench/run.sh: build failed; full log in $log" >&2
-  exit 1
+
+what=ltx
+case "${1:-}" in
+  ltx | producer | all) what="$1"; shift ;;
+esac
+[[ "$what" != all || $# -eq 0 ]] || { echo "bench/run.sh all takes no extra flags" >&2; exit 2; }
+
+build_targets() {
+  local log="$build/bench-build.log"
+  if ! { cmake "${cmake_args[@]}" && cmake --build "$build" -j"$(nproc)" --target "$@"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bench/run.sh: build failed; full log in $log" >&2
+    exit 1
+  fi
+}
+
+run_producer() {
+  build_targets producer_bench
+  [[ -x "$build/bin/producer_bench" ]] ||
+    { echo "bench/run.sh: producer_bench was not built (needs libsqlite3-dev)" >&2; exit 1; }
+  local cmd=("$build/bin/producer_bench" --results "$results"
+    --command "bench/run.sh producer${*:+ $*}" "$@")
+  echo "+ ${cmd[*]}" >&2
+  "${cmd[@]}" >/dev/null
+}
+
+if [[ "$what" == producer ]]; then
+  run_producer "$@"
+  exit 0
 fi
+
+build_targets ltx_bench
 
 json="$build/ltx_bench.json"
 # One core, so the numbers are single-core throughput; the benchmark itself is
@@ -123,3 +157,5 @@ out.append(kept if kept else "## Interpretation\n\n(to be written)")
 print("\n".join(out))
 PY
 echo "wrote $results" >&2
+
+if [[ "$what" == all ]]; then run_producer; fi

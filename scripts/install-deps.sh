@@ -23,7 +23,7 @@ debian_packages=(
   liblz4-dev libcurl4-openssl-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3 python3
+  sqlite3 python3 libsqlite3-dev
   clang libclang-rt-14-dev clang-format
 )
 test_packages=(nats-server default-jdk-headless maven)
