@@ -1,26 +1,7 @@
-#include <charconv>
-
+#include "base/percent_decode.h"
 #include "bus/bus.h"
 
 namespace ltxbus::bus {
-namespace {
-
-std::string Decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    unsigned v = 0;
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr == s.data() + i + 3) {
-      out.push_back(static_cast<char>(v));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<Endpoint> Endpoint::Parse(std::string_view url) {
   Endpoint e;
@@ -52,7 +33,7 @@ Result<Endpoint> Endpoint::Parse(std::string_view url) {
     return Status::InvalidArgument("bus URL '{}' must name exactly one {} after the servers", url,
                                    e.kind == Kind::kNats ? "JetStream stream" : "Kafka topic");
   }
-  e.name = Decode(path);
+  e.name = PercentDecode(path);
   std::string_view userinfo;
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
     userinfo = authority.substr(0, at);
@@ -78,8 +59,8 @@ Result<Endpoint> Endpoint::Parse(std::string_view url) {
     size_t amp = query.find('&');
     std::string_view kv = query.substr(0, amp);
     size_t eq = kv.find('=');
-    e.options[Decode(kv.substr(0, eq))] =
-        eq == std::string_view::npos ? "" : Decode(kv.substr(eq + 1));
+    e.options[PercentDecode(kv.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/signals.h"
 #include "config/config.h"
 #include "consumer/follower_group.h"
 
@@ -47,18 +48,6 @@ Result<std::vector<config::FollowConfig>> Replicas(const FollowOptions& o) {
   f.replica = o.replica;
   if (o.max_batch > 0) f.max_batch = o.max_batch;
   return std::vector<config::FollowConfig>{f};
-}
-
-// Signals are taken synchronously by the main thread; the follower threads
-// (started after this) inherit the mask, so none is interrupted mid-commit.
-sigset_t BlockTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
 }
 
 Status Follow(const FollowOptions& o) {

@@ -11,6 +11,7 @@
 #include "base/process.h"
 #include "cli/commands.h"
 #include "cli/config_args.h"
+#include "cli/signals.h"
 #include "config/config.h"
 #include "producer/replicator.h"
 
@@ -38,18 +39,6 @@ Result<config::Config> LoadConfig(const ReplicateOptions& o) {
         "usage: ltxbus replicate -config FILE | ltxbus replicate DB URL");
   }
   return ShortFormConfig(o.db, o.url);
-}
-
-// Signals are taken synchronously by the main thread; every other thread
-// (started after this) inherits the mask, so none is interrupted.
-sigset_t BlockTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
 }
 
 Result<int> Replicate(const ReplicateOptions& o) {

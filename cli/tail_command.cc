@@ -18,6 +18,7 @@
 #include "base/env.h"
 #include "bus/bus.h"
 #include "cli/commands.h"
+#include "cli/signals.h"
 #include "config/config.h"
 #include "consumer/table_map.h"
 #include "consumer/transaction_stream.h"
@@ -316,17 +317,6 @@ Status CheckOptions(TailOptions& o, Env* env) {
     return Status::NotFound("replica {} does not exist", o.replica);
   }
   return Status::OK();
-}
-
-// Termination signals, taken synchronously between reads (like replicate).
-sigset_t BlockTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
 }
 
 bool SignalPending(const sigset_t& set) {

@@ -27,8 +27,6 @@ struct StoreUrl {
   Status CheckOptions(std::initializer_list<std::string_view> known) const;
 };
 
-std::string PercentDecode(std::string_view s);
-
 // "true"/"false"/"1"/"0" into a bool, or InvalidArgument naming `what`.
 Result<bool> ParseBool(std::string_view text, std::string_view what);
 // A decimal count in [min, max], or InvalidArgument naming `what`.
