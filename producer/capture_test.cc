@@ -27,12 +27,8 @@ class CaptureTest : public ::testing::Test {
 
   // Runs the test app to completion.
   void RunApp(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"python3", testing::SourceDir() + "/tests/apps/workload.py",
-                                     db_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = RunCommand(argv, 120s);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_EQ(r->exit_code, 0) << r->error_output;
+    Status s = testing::RunWorkload(db_, std::move(args), 120s);
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // Keeps a connection open in another process, as a long-running app would,

@@ -70,26 +70,18 @@ class ProducerResilienceTest : public testing::ServerTest<ServerKind::kNats, Ser
     return Process::Spawn(argv);
   }
 
-  static std::vector<std::string> AppArgv(const std::string& db, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"python3", testing::SourceDir() + "/tests/apps/workload.py",
-                                     db};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-
   // Runs an app to completion.
   static void RunApp(const std::string& db, std::vector<std::string> args,
                      std::chrono::seconds timeout = 300s) {
-    auto r = RunCommand(AppArgv(db, std::move(args)), timeout);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_EQ(r->exit_code, 0) << r->error_output;
+    Status s = testing::RunWorkload(db, std::move(args), timeout);
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   static Result<Process> StartApp(const std::string& db, std::vector<std::string> args) {
     ProcessOptions o;
     o.stdout_mode = Stream::kCapture;
     o.merge_stderr = true;
-    return Process::Spawn(AppArgv(db, std::move(args)), o);
+    return Process::Spawn(testing::WorkloadArgv(db, std::move(args)), o);
   }
 
   // The app's --progress file: transactions committed so far.
@@ -241,7 +233,7 @@ TEST_P(ProducerResilienceTest, ManyDatabasesInOneProcess) {
     // Three apps at once; the script fails if any of them does.
     std::string script;
     for (size_t i = 0; i < dbs.size(); i++) {
-      script += CommandLine(AppArgv(
+      script += CommandLine(testing::WorkloadArgv(
                     dbs[i].path, {"--seed", std::to_string(round * 10 + i), "--transactions", "150",
                                   "--vacuum-every", "60", "--checkpoint-every", "45", "--big-every",
                                   "50", "--big-bytes", "2000000"})) +

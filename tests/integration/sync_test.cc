@@ -49,12 +49,8 @@ class SyncTest : public testing::ServerTest<ServerKind::kNats, ServerKind::kKafk
   }
 
   void RunApp(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"python3", testing::SourceDir() + "/tests/apps/workload.py",
-                                     db_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = RunCommand(argv, 300s);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_EQ(r->exit_code, 0) << r->error_output;
+    Status s = testing::RunWorkload(db_, std::move(args), 300s);
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // Python's sqlite3 (the system SQLite), one connection for all `sql`.

@@ -72,6 +72,21 @@ std::string LtxbusBinary() {
   return b != nullptr && *b != '\0' ? b : LTXBUS_DEFAULT_BINARY;
 }
 
+std::vector<std::string> WorkloadArgv(const std::string& db, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"python3", SourceDir() + "/tests/apps/workload.py", db};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Status RunWorkload(const std::string& db, std::vector<std::string> args,
+                   std::chrono::seconds timeout) {
+  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(WorkloadArgv(db, std::move(args)), timeout));
+  if (r.exit_code != 0) {
+    return Status::Internal("workload.py exited with {}: {}", r.exit_code, r.error_output);
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<TestServer>> TestServer::Start(ServerKind kind) {
   LTXBUS_ASSIGN_OR_RETURN(std::string dir, MakeTempDir(kind));
   // Owned from here on, so the directory goes away on every failure path.

@@ -53,6 +53,13 @@ std::string SourceDir();
 // this build produces.
 std::string LtxbusBinary();
 
+// The command line of the test app (tests/apps/workload.py, on the system
+// SQLite) against `db` with `args`.
+std::vector<std::string> WorkloadArgv(const std::string& db, std::vector<std::string> args);
+// Runs the test app to completion: an error unless it exits 0 within `timeout`.
+Status RunWorkload(const std::string& db, std::vector<std::string> args,
+                   std::chrono::seconds timeout = std::chrono::seconds(300));
+
 // One running server. Owned servers are stopped and their directory removed
 // on destruction; attached ones (LTXBUS_TESTBED_DIR) are left alone.
 class TestServer {
