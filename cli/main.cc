@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   ltxbus::cli::AddSyncCommand(app, &result);
   ltxbus::cli::AddFollowCommand(app, &result);
   ltxbus::cli::AddTailCommand(app, &result);
+  ltxbus::cli::AddArchiveCommand(app, &result);
+  ltxbus::cli::AddRestoreCommand(app, &result);
+  ltxbus::cli::AddVerifyCommand(app, &result);
+  ltxbus::cli::AddStatusCommand(app, &result);
   app.parse_complete_callback([&log_level] {
     // Logs go to stderr so that stdout stays clean for command output.
     auto logger = spdlog::stderr_color_mt("ltxbus");
