@@ -60,7 +60,9 @@ class FrameWriter : public WritableFile {
  public:
   // Publishes the last chunk with `trailer` and waits until the bus has
   // acknowledged every chunk of the frame (Kafka: the transaction commits).
-  // Returns the offset of the last chunk.
+  // Returns the offset of the last chunk. Inside a batch (Publisher::
+  // BeginBatch) it only sends and returns without waiting (the value is then
+  // not an offset); EndBatch acknowledges the frame.
   virtual Result<uint64_t> Commit(const FrameTrailer& trailer) = 0;
   // Gives the frame up (Kafka: aborts the transaction). Consumers never see
   // an aborted or uncommitted frame as complete.
@@ -93,6 +95,21 @@ class Publisher {
   // `attempt` and `producer` itself. Publishing the same frame again after a
   // Commit that failed with Timeout or Unavailable is safe: it is stored once.
   virtual Result<std::unique_ptr<FrameWriter>> BeginFrame(const FrameId& id) = 0;
+
+  // Batches: the frames begun between BeginBatch() and EndBatch() are sent
+  // back to back without waiting for each acknowledgement (NATS: pipelined,
+  // each message fenced on the one before it; Kafka: one Kafka transaction
+  // for the whole batch), which is how a backlog of small frames moves at
+  // the bus's throughput rather than one round trip per frame. Every frame
+  // is still its own frame to consumers. EndBatch() waits until every frame
+  // of the batch is stored and returns the offset of the last chunk.
+  //
+  // A failed batch (any error from a FrameWriter or EndBatch) leaves the
+  // bus holding an unknown prefix of the batch (Kafka: all or none), so the
+  // Publisher is unusable afterwards except for being destroyed: the caller
+  // opens a new Publisher and learns from Open() where the bus is.
+  virtual Status BeginBatch() = 0;
+  virtual Result<uint64_t> EndBatch() = 0;
 };
 
 class Subscriber {

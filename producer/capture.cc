@@ -50,6 +50,8 @@ Capture::Capture(std::unique_ptr<State> state) : s_(std::move(state)) {}
 Capture::~Capture() = default;
 const std::string& Capture::name() const { return s_->opt.name; }
 const CaptureStats& Capture::stats() const { return s_->stats; }
+bool Capture::behind() const { return s_->behind; }
+bool Capture::broken() const { return !s_->broken.ok(); }
 
 Result<std::unique_ptr<Capture>> Capture::Open(Env* env, const CaptureOptions& options,
                                                std::unique_ptr<bus::Publisher> publisher) {
@@ -116,6 +118,7 @@ Status Capture::State::CheckNotReplaced() const {
 // exactly that header. Only if commits keep racing does it fall back to the
 // barrier.
 Result<WalIndexHeader> Capture::State::PinAtKnownFrame() {
+  DropCandidate();
   for (int attempt = 0; attempt < 200; attempt++) {
     LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader before, shm->Read());
     LTXBUS_RETURN_IF_ERROR(Repin());
@@ -130,13 +133,32 @@ Result<WalIndexHeader> Capture::State::PinAtKnownFrame() {
   return shm->Read();
 }
 
-// Publishes one WAL transaction as one frame. The published state (TXID,
-// position, checksums) changes only once the bus has acknowledged it.
-Status Capture::State::PublishTransaction(const WalTransaction& txn) {
+// What makes a WAL transaction unpublishable as the next frame: continuity
+// is lost (Corruption), and a snapshot must be published instead.
+Status Capture::State::CheckTransaction(const WalTransaction& txn) const {
   if (txn.page_size != page_size) {
     return Status::Corruption("{}: WAL page size {} differs from the database's {}", opt.db_path,
                               txn.page_size, page_size);
   }
+  // Every page between the old and the new size must be in the transaction:
+  // SQLite writes every dirty page up to the commit size.
+  const uint32_t lock = ltx::LockPgno(page_size);
+  size_t next_page = 0;
+  for (uint32_t p = commit + 1; p <= txn.commit; p++) {
+    if (p == lock) continue;
+    while (next_page < txn.pages.size() && txn.pages[next_page].pgno < p) next_page++;
+    if (next_page == txn.pages.size() || txn.pages[next_page].pgno != p) {
+      return Status::Corruption("{}: the database grew to {} pages but page {} is not in the WAL",
+                                opt.db_path, txn.commit, p);
+    }
+  }
+  return Status::OK();
+}
+
+// Publishes one WAL transaction (which CheckTransaction accepted) as one
+// frame. Inside a batch the state moves on as the frame is sent; the batch's
+// end confirms it, and a failed batch breaks the Capture.
+Status Capture::State::PublishTransaction(const WalTransaction& txn) {
   const ltx::TXID new_txid = txid + 1;
   const uint32_t lock = ltx::LockPgno(page_size);
   ltx::Header h;
@@ -150,18 +172,6 @@ Status Capture::State::PublishTransaction(const WalTransaction& txn) {
   h.wal_size = static_cast<int64_t>(txn.wal_size);
   h.wal_salt1 = txn.begin.salt1;
   h.wal_salt2 = txn.begin.salt2;
-
-  // Every page between the old and the new size must be in the transaction:
-  // SQLite writes every dirty page up to the commit size.
-  size_t next_page = 0;
-  for (uint32_t p = commit + 1; p <= txn.commit; p++) {
-    if (p == lock) continue;
-    while (next_page < txn.pages.size() && txn.pages[next_page].pgno < p) next_page++;
-    if (next_page == txn.pages.size() || txn.pages[next_page].pgno != p) {
-      return Status::Corruption("{}: the database grew to {} pages but page {} is not in the WAL",
-                                opt.db_path, txn.commit, p);
-    }
-  }
 
   ltx::DatabaseChecksum sum = db_sum;
   std::vector<std::pair<uint32_t, ltx::Checksum>> changes;
@@ -206,6 +216,8 @@ Status Capture::State::PublishTransaction(const WalTransaction& txn) {
 }
 
 Result<int> Capture::State::Poll() {
+  if (!broken.ok()) return broken;
+  behind = false;
   LTXBUS_RETURN_IF_ERROR(CheckNotReplaced());
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
   stats.wal_frames = hdr.max_frame;
@@ -230,25 +242,70 @@ Result<int> Capture::State::Poll() {
   }
   if (pos.frame > hdr.max_frame) return 0;
   LTXBUS_RETURN_IF_ERROR(SyncWal(wal_path));
+  // Transactions go out in batches (Publisher::BeginBatch): many frames per
+  // round trip or Kafka transaction. A failed batch leaves the bus holding
+  // an unknown prefix of it while this state is already past it, so the
+  // Capture is then broken and must be reopened (Open learns where the bus
+  // is). The time budget lets the caller move the pin and checkpoint while
+  // a backlog drains.
+  const auto deadline = Clock::now() + kPollBudget;
+  bool batch_open = false;
+  size_t batch_frames = 0;
+  uint64_t batch_bytes = 0;
+  auto end_batch = [&]() -> Status {
+    if (!batch_open) return Status::OK();
+    batch_open = false;
+    batch_frames = 0;
+    batch_bytes = 0;
+    auto r = publisher->EndBatch();
+    if (!r.ok())
+      broken = r.status().WithContext(opt.name + ": reopening to learn where the bus is");
+    return r.status();
+  };
+  auto fail = [&](const Status& st) {
+    if (batch_open) {
+      (void)publisher->EndBatch();
+      broken = st.WithContext(opt.name + ": a batch failed; reopening to learn where the bus is");
+    }
+    return st;
+  };
   int published = 0;
   for (;;) {
-    LTXBUS_ASSIGN_OR_RETURN(WalRead rd, wal->Next(pos, hdr.max_frame));
-    if (rd.txn) {
-      Status st = PublishTransaction(*rd.txn);
-      if (st.IsCorruption()) {
-        LTXBUS_RETURN_IF_ERROR(Snapshot(st.message()));
+    auto rd = wal->Next(pos, hdr.max_frame);
+    if (!rd.ok()) {
+      LTXBUS_RETURN_IF_ERROR(end_batch());
+      return rd.status();
+    }
+    if (rd->txn) {
+      if (!batch_open) {
+        LTXBUS_RETURN_IF_ERROR(publisher->BeginBatch());
+        batch_open = true;
+      }
+      if (Status bad = CheckTransaction(*rd->txn); !bad.ok()) {
+        LTXBUS_RETURN_IF_ERROR(end_batch());
+        LTXBUS_RETURN_IF_ERROR(Snapshot(bad.message()));
         return published + 1;
       }
-      LTXBUS_RETURN_IF_ERROR(st);
+      if (Status st = PublishTransaction(*rd->txn); !st.ok()) return fail(st);
       published++;
+      batch_frames++;
+      batch_bytes += uint64_t{page_size} * rd->txn->pages.size();
+      if (batch_frames >= kBatchFrames || batch_bytes >= kBatchBytes) {
+        LTXBUS_RETURN_IF_ERROR(end_batch());
+        if (Clock::now() >= deadline) {
+          behind = true;
+          return published;
+        }
+      }
       continue;
     }
-    if (rd.stop.reason == WalStop::kReachedMaxFrame || pos.frame > hdr.max_frame) break;
+    LTXBUS_RETURN_IF_ERROR(end_batch());
+    if (rd->stop.reason == WalStop::kReachedMaxFrame || pos.frame > hdr.max_frame) break;
     // Below mxFrame every frame is final, so anything else means the WAL is
     // not what its index says: continuity is lost.
     LTXBUS_RETURN_IF_ERROR(
-        Snapshot(fmt::format("WAL unreadable at frame {} ({}): {}", rd.stop.frame,
-                             WalStopName(rd.stop.reason), rd.stop.detail)));
+        Snapshot(fmt::format("WAL unreadable at frame {} ({}): {}", rd->stop.frame,
+                             WalStopName(rd->stop.reason), rd->stop.detail)));
     return published + 1;
   }
   if (auto size = env->GetFileSize(wal_path);

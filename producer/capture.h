@@ -60,9 +60,10 @@ class Capture {
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
 
-  // Publishes every transaction committed so far, one frame each. Returns how
-  // many frames were published. On a bus error nothing is lost: the next Poll
-  // starts again from the last acknowledged frame. Conflict means another
+  // Publishes the transactions committed so far, one frame each, for up to
+  // a short time budget (see behind()). Returns how many frames were
+  // published. On a bus error nothing is lost: the next Poll (or, once
+  // broken(), a new Capture) starts again from the last acknowledged frame. Conflict means another
   // producer took over (fenced); NotFound means the database file was
   // replaced or removed: reopen to snapshot the new one.
   Result<int> Poll();
@@ -71,6 +72,13 @@ class Capture {
   // always, with `force`). Returns true if one ran.
   Result<bool> MaybeCheckpoint(bool force = false);
 
+  // The last Poll stopped at its time budget with more to publish: poll
+  // again at once.
+  bool behind() const;
+  // A batch of frames failed and the bus holds an unknown part of it: this
+  // Capture only returns errors now; open a new one, which resumes from
+  // what the bus holds.
+  bool broken() const;
   const CaptureStats& stats() const;
   const std::string& name() const;
 

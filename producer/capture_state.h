@@ -25,6 +25,13 @@ using Clock = std::chrono::steady_clock;
 // How long a checkpoint waits for the app's write lock before it copies back
 // only up to the pin instead: short, because publishing stops meanwhile.
 constexpr std::chrono::milliseconds kBarrierTimeout{200};
+// How long one Poll publishes before it returns (at a batch boundary) so the
+// caller can move the pin and checkpoint while a backlog drains.
+constexpr std::chrono::milliseconds kPollBudget{250};
+// A batch ends after this many frames or page bytes: it bounds how long
+// frames wait for the batch's acknowledgement (Kafka: its transaction).
+constexpr size_t kBatchFrames = 1000;
+constexpr uint64_t kBatchBytes = uint64_t{16} << 20;
 
 bus::WalPosition ToBus(const WalPosition& p);
 
@@ -91,6 +98,16 @@ struct Capture::State {
   std::vector<ltx::Checksum> page_sums;  // by pgno; [0] unused
   ltx::DatabaseChecksum db_sum;
 
+  // A batch failed: the bus holds an unknown prefix of it, this state is past
+  // it. Every call fails with this until the Capture is reopened.
+  Status broken;
+  bool behind = false;  // the last Poll stopped at its budget with more to publish
+  // The next pin: a read transaction on the other connection, taken at
+  // `candidate` (at most), that becomes the pin once everything up to it is
+  // published (see capture_checkpoint.cc).
+  bool candidate_held = false;
+  WalIndexHeader candidate;
+
   CaptureStats stats;
   Clock::time_point last_checkpoint = Clock::now();
   Clock::time_point last_wal_warning{};
@@ -114,21 +131,29 @@ struct Capture::State {
     if (pinned) LTXBUS_RETURN_IF_ERROR(Unpin());
     return Pin();
   }
-  // Moves the pin to the newest commit without a moment unpinned (Repin has
-  // one, which is safe only when nothing depends on the old pin): the other
-  // connection starts its read transaction before this one ends, so no
-  // checkpoint can pass an unpublished frame in between. The roles swap.
-  Status AdvancePin() {
+  // Starts the next pin's read transaction on the other connection.
+  Status TakeCandidate() {
     LTXBUS_RETURN_IF_ERROR(barrier->Exec("BEGIN"));
     auto r = barrier->QueryInt64("SELECT count(*) FROM sqlite_schema");
-    if (!r.ok()) {
+    auto hdr = r.ok() ? shm->Read() : Result<WalIndexHeader>(r.status());
+    if (!hdr.ok()) {
       (void)barrier->Exec("ROLLBACK");
-      return r.status().WithContext("advancing the pin");
+      return hdr.status().WithContext("taking the next pin");
     }
-    if (pinned) (void)pin->Exec("ROLLBACK");
-    std::swap(pin, barrier);
-    pinned = true;
+    candidate = *hdr;  // read after the transaction began: at or past what it sees
+    candidate_held = true;
     return Status::OK();
+  }
+  // The other connection is needed for a barrier, or the candidate is stale.
+  void DropCandidate() {
+    if (!candidate_held) return;
+    (void)barrier->Exec("ROLLBACK");
+    candidate_held = false;
+  }
+  // Everything the wal-index header `h` shows is published.
+  bool AllPublished(const WalIndexHeader& h) const {
+    return h.max_frame == 0 ||
+           (pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2 && pos.frame > h.max_frame);
   }
   Result<bool> CheckpointUnderBarrier();
   Result<bool> CheckpointUpToPin();
@@ -141,6 +166,7 @@ struct Capture::State {
   Status CheckNotReplaced() const;
   Status Snapshot(const std::string& reason);
   Result<bool> Recover(const bus::LastFrame& last);
+  Status CheckTransaction(const WalTransaction& txn) const;
   Status PublishTransaction(const WalTransaction& txn);
   Result<int> Poll();
 };

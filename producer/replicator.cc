@@ -1,10 +1,14 @@
 #include "producer/replicator.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+
+#include "producer/wal_watcher.h"
 
 namespace ltxbus::producer {
 
@@ -16,6 +20,7 @@ struct Replicator::Database {
   std::unique_ptr<bus::Bus> bus;
   std::unique_ptr<Capture> capture;
   std::string producer_id;
+  std::unique_ptr<WalWatcher> watcher;
 };
 
 std::string ProducerIdentity(Env* env) {
@@ -25,6 +30,14 @@ std::string ProducerIdentity(Env* env) {
 }
 
 namespace {
+
+// Makes the stop eventfd readable, which ends every thread's wait for good.
+void WakeAll(int stop_fd) {
+  const uint64_t one = 1;
+  if (stop_fd >= 0 && ::write(stop_fd, &one, sizeof one) < 0) {
+    spdlog::warn("waking the database threads: {}", std::strerror(errno));
+  }
+}
 
 Result<std::unique_ptr<Capture>> OpenCapture(Env* env, bus::Bus* bus,
                                              const config::DatabaseConfig& c,
@@ -50,6 +63,8 @@ Result<std::unique_ptr<Replicator>> Replicator::Start(Env* env, const config::Co
   std::unique_ptr<Replicator> r(new Replicator());
   r->env_ = env;
   r->config_ = config;
+  r->stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (r->stop_fd_ < 0) return Status::FromErrno("eventfd", errno);
   const std::string producer_id = ProducerIdentity(env);
   for (const auto& c : config.dbs) {
     auto db = std::make_unique<Database>();
@@ -62,6 +77,7 @@ Result<std::unique_ptr<Replicator>> Replicator::Start(Env* env, const config::Co
     auto capture = OpenCapture(env, db->bus.get(), c, producer_id);
     if (!capture.ok()) return capture.status().WithContext(c.name);
     db->capture = std::move(*capture);
+    db->watcher = std::make_unique<WalWatcher>(c.path, r->stop_fd_);
     spdlog::info("{}: replicating {} to {}", c.name, c.path, db->endpoint.url);
     r->dbs_.push_back(std::move(db));
   }
@@ -76,12 +92,13 @@ Replicator::~Replicator() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
 void Replicator::Stop() {
   std::lock_guard lock(mu_);
   stopping_ = true;
-  cv_.notify_all();
+  WakeAll(stop_fd_);
 }
 
 Status Replicator::Wait() {
@@ -103,7 +120,7 @@ void Replicator::Run(size_t index) {
     if (first_error_.ok()) first_error_ = s;
     failed_ = true;
     stopping_ = true;
-    cv_.notify_all();
+    WakeAll(stop_fd_);
   };
   for (;;) {
     bool stop;
@@ -133,6 +150,7 @@ void Replicator::Run(size_t index) {
         backoff = 100ms;
         auto ck = db.capture->MaybeCheckpoint(false);
         if (!ck.ok()) spdlog::warn("{}: checkpoint: {}", name, ck.status().message());
+        if (db.capture->behind()) wait = 0ms;
       } else if (n.status().code() == Status::Code::kConflict) {
         if (config_.on_fenced == config::Config::OnFenced::kExit) {
           fail(n.status().WithContext("fenced by another producer"));
@@ -145,6 +163,13 @@ void Replicator::Run(size_t index) {
       } else if (n.status().code() == Status::Code::kNotFound) {
         spdlog::warn("{}: {}; reopening", name, n.status().message());
         db.capture.reset();
+      } else if (db.capture->broken()) {
+        // The bus holds an unknown part of the failed batch; a new Capture
+        // learns where it ends (not a fence: that was Conflict above).
+        spdlog::warn("{}: {}", name, n.status().message());
+        db.capture.reset();
+        wait = backoff;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       } else {
         if (std::chrono::steady_clock::now() - last_error_log > 10s) {
           spdlog::warn("{}: publishing failed, the WAL keeps everything until the bus is back: {}",
@@ -157,11 +182,13 @@ void Replicator::Run(size_t index) {
     }
     if (stop) {
       // Publish what is committed, then leave (the caller's stop is bounded
-      // by the bus timeouts inside Poll).
+      // by the bus timeouts inside Poll, and a backlog drains in budgets).
+      while (db.capture && db.capture->behind() && db.capture->Poll().ok()) {
+      }
       return;
     }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, wait, [&] { return stopping_; });
+    // A write to the -wal (or Stop) ends the wait early.
+    if (wait.count() > 0) db.watcher->Wait(wait);
   }
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,8 +43,9 @@ class Replicator {
   std::vector<std::unique_ptr<Database>> dbs_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::condition_variable cv_;
   bool stopping_ = false;
+  // An eventfd that becomes readable on Stop(): it ends every thread's wait.
+  int stop_fd_ = -1;
   std::atomic<bool> failed_{false};
   Status first_error_;
 };

@@ -47,6 +47,7 @@ void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* opaque)
   std::lock_guard lock(events->mu);
   if (generation != events->generation) return;
   events->in_flight--;
+  events->in_flight_bytes -= static_cast<int64_t>(msg->len);
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (events->delivery_error == RD_KAFKA_RESP_ERR_NO_ERROR) {
       events->delivery_error = msg->err;

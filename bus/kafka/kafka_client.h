@@ -91,6 +91,7 @@ struct ClientEvents {
   // Delivery reports of the producer's current frame (see publisher).
   uint64_t generation = 0;  // of the frame whose reports count
   int64_t in_flight = 0;    // produced, no delivery report yet
+  int64_t in_flight_bytes = 0;  // their payload bytes
   int64_t max_offset = -1;  // highest offset delivered in this frame
   rd_kafka_resp_err_t delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::string delivery_error_text;

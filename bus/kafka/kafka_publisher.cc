@@ -1,5 +1,6 @@
 // The Kafka Publisher: one transactional producer per database; each frame
-// is one Kafka transaction of chunk messages on the database's partition.
+// is one Kafka transaction of chunk messages on the database's partition, or,
+// in a batch, many frames share one Kafka transaction.
 #include <thread>
 
 #include "bus/chunker.h"
@@ -12,10 +13,11 @@ namespace {
 // default) must hold the payload plus key and headers, and the broker's
 // default limit (1 MiB + 12) must hold the record batch.
 constexpr size_t kMaxChunkSize = 900 * 1024;
-// Chunks produced but not yet acknowledged. Bounds a frame's memory to about
-// (window + 1) × chunk size, whatever the frame size, while keeping several
-// produce requests on the wire.
-constexpr int64_t kInFlightWindow = 4;
+// Chunk bytes produced but not yet acknowledged, in chunks. Bounds memory to
+// about (window + 1) × chunk size, whatever the frame size, while keeping
+// several produce requests on the wire; small frames of a batch fill it with
+// many messages, which librdkafka sends in few requests.
+constexpr int64_t kInFlightChunks = 4;
 // How long a rejected (queue full) produce or a retriable transactional call
 // waits before trying again.
 constexpr Millis kRetryPause{50};
@@ -55,17 +57,47 @@ class ProducerCore {
     }
   }
 
+  // A batch keeps one transaction open across its frames.
+  Status StartBatch() {
+    LTXBUS_RETURN_IF_ERROR(broken_);
+    LTXBUS_RETURN_IF_ERROR(batch_error_);
+    if (in_batch_) return Status::InvalidArgument("{}", Describe("BeginBatch inside a batch"));
+    in_batch_ = true;
+    return Status::OK();
+  }
+  bool in_batch() const { return in_batch_; }
+  // A frame of the batch failed: the transaction was aborted, and so is the
+  // batch.
+  void FailBatch(const Status& why) {
+    if (in_batch_ && batch_error_.ok()) batch_error_ = why;
+  }
+  Result<uint64_t> EndBatch() {
+    if (!in_batch_) return Status::InvalidArgument("{}", Describe("EndBatch without BeginBatch"));
+    in_batch_ = false;
+    LTXBUS_RETURN_IF_ERROR(broken_);
+    if (!batch_error_.ok()) {
+      return batch_error_.WithContext("the batch failed; open a new Publisher");
+    }
+    if (!txn_open_) return uint64_t{0};
+    return Commit();
+  }
+
+  // Begins a transaction unless the batch already has one open.
   Status Begin() {
     LTXBUS_RETURN_IF_ERROR(broken_);
+    LTXBUS_RETURN_IF_ERROR(batch_error_);
+    if (txn_open_) return Status::OK();
     RdError e(rd_kafka_begin_transaction(client_.get()));
     if (e != nullptr) return TxnFailure("begin_transaction", e.get());
     ClientEvents& ev = client_.events();
     std::lock_guard lock(ev.mu);
     ev.generation++;
     ev.in_flight = 0;
+    ev.in_flight_bytes = 0;
     ev.max_offset = -1;
     ev.delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
     ev.delivery_error_text.clear();
+    txn_open_ = true;
     return Status::OK();
   }
 
@@ -75,7 +107,11 @@ class ProducerCore {
     const Deadline deadline(options_.ack_timeout);
     for (;;) {
       LTXBUS_RETURN_IF_ERROR(DeliveryFailure());
-      if (InFlight() < kInFlightWindow) break;
+      if (InFlightBytes() + static_cast<int64_t>(payload.size()) <=
+              kInFlightChunks * static_cast<int64_t>(options_.chunk_size) ||
+          InFlight() == 0) {
+        break;
+      }
       if (deadline.Expired()) {
         return client_.TimedOut(Describe("waiting for chunk acknowledgements"),
                                 options_.ack_timeout);
@@ -121,6 +157,7 @@ class ProducerCore {
     (void)kh.release();  // the message owns the headers now
     std::lock_guard lock(client_.events().mu);
     client_.events().in_flight++;
+    client_.events().in_flight_bytes += static_cast<int64_t>(payload.size());
     return Status::OK();
   }
 
@@ -128,6 +165,7 @@ class ProducerCore {
   // offset of the last chunk.
   Result<uint64_t> Commit() {
     LTXBUS_RETURN_IF_ERROR(broken_);
+    txn_open_ = false;
     const Deadline deadline(options_.ack_timeout);
     while (InFlight() > 0) {
       if (deadline.Expired()) {
@@ -174,6 +212,7 @@ class ProducerCore {
   }
 
   void Abort() {
+    txn_open_ = false;
     if (!broken_.ok()) return;  // nothing more can be done with this producer
     const Deadline deadline(options_.ack_timeout);
     // librdkafka 2.0.2 sends EndTxn(abort) even when the coordinator turned
@@ -212,6 +251,10 @@ class ProducerCore {
     rd_kafka_poll(client_.get(), 0);  // serves delivery reports
     std::lock_guard lock(client_.events().mu);
     return client_.events().in_flight;
+  }
+  int64_t InFlightBytes() {
+    std::lock_guard lock(client_.events().mu);
+    return client_.events().in_flight_bytes;
   }
 
   // The first failed delivery of this frame, as a Status.
@@ -274,6 +317,10 @@ class ProducerCore {
   // Once set, every later call fails with it: the producer is fenced, hit a
   // fatal error, or left a transaction in a state we cannot know.
   Status broken_;
+  bool txn_open_ = false;
+  bool in_batch_ = false;
+  // Why the current batch failed; every call fails with it until EndBatch.
+  Status batch_error_;
 };
 
 class KafkaFrameWriter final : public FrameWriter {
@@ -288,9 +335,11 @@ class KafkaFrameWriter final : public FrameWriter {
 
   Status Append(std::span<const uint8_t> data) override {
     LTXBUS_RETURN_IF_ERROR(CheckOpen());
-    return chunker_.Append(data, [this](const ChunkHeaders& h, std::string& payload) {
+    Status st = chunker_.Append(data, [this](const ChunkHeaders& h, std::string& payload) {
       return core_->Produce(h, payload);
     });
+    if (!st.ok()) core_->FailBatch(st);
+    return st;
   }
 
   Result<uint64_t> Commit(const FrameTrailer& trailer) override {
@@ -298,15 +347,19 @@ class KafkaFrameWriter final : public FrameWriter {
     Status st = chunker_.CheckTrailer(trailer);
     if (st.ok()) st = core_->Produce(chunker_.LastHeaders(trailer), chunker_.rest());
     if (!st.ok()) {
+      core_->FailBatch(st);
       Abort();
       return st;
     }
     Finish();
+    if (core_->in_batch()) return uint64_t{0};
     return core_->Commit();
   }
 
+  // In a batch this aborts the batch's transaction, every frame of it.
   void Abort() override {
     if (done_) return;
+    core_->FailBatch(Status::Internal("{}", core_->Describe("a frame of the batch was aborted")));
     Finish();
     core_->Abort();
   }
@@ -358,6 +411,17 @@ class KafkaPublisher final : public Publisher {
     LTXBUS_RETURN_IF_ERROR(core_->Begin());
     *frame_open_ = true;
     return std::unique_ptr<FrameWriter>(std::make_unique<KafkaFrameWriter>(core_, frame_open_, id));
+  }
+
+  Status BeginBatch() override {
+    if (!opened_) return Status::InvalidArgument("{}", core_->Describe("BeginBatch before Open()"));
+    return core_->StartBatch();
+  }
+  Result<uint64_t> EndBatch() override {
+    if (*frame_open_) {
+      return Status::InvalidArgument("{}", core_->Describe("EndBatch while a frame is open"));
+    }
+    return core_->EndBatch();
   }
 
  private:

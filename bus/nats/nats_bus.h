@@ -74,7 +74,7 @@ struct NatsSettings {
   int64_t max_bytes = -1;  // -1: unlimited
   int64_t replicas = 1;
   Millis connect_timeout{5000};
-  int max_in_flight = 8;  // a publisher setting, carried by the endpoint
+  int max_in_flight = 64;  // a publisher setting, carried by the endpoint
 
   static Result<NatsSettings> FromEndpoint(const Endpoint& endpoint);
 };

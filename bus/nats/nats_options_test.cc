@@ -64,7 +64,7 @@ TEST(NatsSettingsTest, DefaultsFollowTheStreamName) {
   EXPECT_EQ(s->max_bytes, -1);
   EXPECT_EQ(s->replicas, 1);
   EXPECT_EQ(s->connect_timeout, Millis(5000));
-  EXPECT_EQ(s->max_in_flight, 8);
+  EXPECT_EQ(s->max_in_flight, 64);
 }
 
 TEST(NatsSettingsTest, ReadsEveryOption) {

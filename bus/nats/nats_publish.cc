@@ -102,8 +102,8 @@ Result<bool> TakeOver(PublishState& st, ChunkHeaders& h) {
 }  // namespace
 
 std::string MsgIdFor(const ChunkHeaders& h) {
-  return fmt::format("{}:{}:{}:{}", h.frame.database, ltx::FormatTXID(h.frame.max_txid),
-                     h.frame.attempt, h.index);
+  return fmt::format("{}:{}:{}:{}:{}", h.frame.database, ltx::FormatTXID(h.frame.max_txid),
+                     h.frame.attempt, h.index, h.frame.producer);
 }
 
 size_t HeaderRoom(const FrameId& frame) {

@@ -24,6 +24,8 @@
 
 namespace ltxbus::bus::nats {
 
+class ChunkWindow;
+
 using Clock = std::chrono::steady_clock;
 
 // How long one publish waits for its acknowledgement before it is sent again
@@ -67,6 +69,13 @@ struct PublishState {
   bool frame_open = false;
   std::optional<PreviousWriter> previous_writer;
 
+  // Between BeginBatch and EndBatch: one window for every frame of the
+  // batch, so frames pipeline like chunks do. Once a frame of the batch
+  // failed, the batch (and this publisher) fails with `batch_error`.
+  bool in_batch = false;
+  std::shared_ptr<ChunkWindow> batch_window;
+  std::optional<Status> batch_error;
+
   // The window (nats_window.h): its upper bound from the endpoint, and its
   // current size, halved when pipelined chunks are refused because other
   // messages interleave with ours on the stream, grown back by one per
@@ -81,8 +90,10 @@ struct PublishState {
   uint64_t next_token = 1;
 };
 
-// "<db>:<txid>:<attempt>:<chunk>": unique per stored chunk, since attempts
-// are unique among the frames stored on a subject.
+// "<db>:<txid>:<attempt>:<chunk>:<producer>": unique per stored chunk, since
+// attempts are unique among the frames stored on a subject, and never the
+// same for two producers, so a pipelined chunk that names its predecessor by
+// Msg-Id can only ever land behind its own producer's message.
 std::string MsgIdFor(const ChunkHeaders& h);
 
 // Publishes one chunk expecting st.last_seq before it on the subject, retrying

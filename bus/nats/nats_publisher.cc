@@ -46,12 +46,13 @@ class NatsFrameWriter final : public FrameWriter {
                   std::optional<LastFrame> landed)
       : st_(std::move(st)),
         chunker_(std::move(frame), chunk_size),
-        window_(*st_),
+        window_(st_->in_batch ? st_->batch_window : std::make_shared<ChunkWindow>(*st_)),
         landed_(std::move(landed)) {}
   ~NatsFrameWriter() override {
     // Dropped without Commit or Abort: wait for what is in flight, so the
     // publisher knows where the subject ends.
-    if (!done_) window_.Abandon();
+    if (!done_)
+      Abandon(Status::Internal("database {}: a frame was dropped unfinished", st_->database));
     Finish();
   }
   NatsFrameWriter(const NatsFrameWriter&) = delete;
@@ -62,7 +63,7 @@ class NatsFrameWriter final : public FrameWriter {
     Status s = chunker_.Append(data, [this](const ChunkHeaders& h, std::string& payload) {
       if (landed_) return Status::OK();
       ChunkHeaders sent = h;
-      LTXBUS_RETURN_IF_ERROR(window_.Publish(sent, std::move(payload)));
+      LTXBUS_RETURN_IF_ERROR(window_->Publish(sent, std::move(payload)));
       // Taking over from a writer still finishing may renumber the attempt.
       chunker_.frame().attempt = sent.frame.attempt;
       return Status::OK();
@@ -92,8 +93,12 @@ class NatsFrameWriter final : public FrameWriter {
       return landed_->offset;
     }
     ChunkHeaders h = chunker_.LastHeaders(trailer);
-    Status s = window_.Publish(h, std::move(chunker_.rest()));
-    Result<uint64_t> seq = s.ok() ? window_.Finish() : Result<uint64_t>(s);
+    Status s = window_->Publish(h, std::move(chunker_.rest()));
+    if (s.ok() && st_->in_batch) {
+      Finish();  // EndBatch waits for it
+      return uint64_t{0};
+    }
+    Result<uint64_t> seq = s.ok() ? window_->Finish() : Result<uint64_t>(s);
     if (!seq.ok()) {
       Fail(seq.status());
       return seq;
@@ -106,7 +111,7 @@ class NatsFrameWriter final : public FrameWriter {
   // consumers drop them when the next frame's chunk 0 arrives.
   void Abort() override {
     if (done_) return;
-    window_.Abandon();
+    Abandon(Status::Internal("database {}: a frame of the batch was aborted", st_->database));
     Finish();
   }
 
@@ -123,8 +128,15 @@ class NatsFrameWriter final : public FrameWriter {
 
   void Fail(const Status& s) {
     error_ = s;
-    window_.Abandon();
+    Abandon(s);
     Finish();
+  }
+
+  // In a batch the window holds earlier frames of the batch too: they are
+  // given up with this one, and the batch fails.
+  void Abandon(const Status& why) {
+    if (st_->in_batch && !st_->batch_error) st_->batch_error = why;
+    window_->Abandon();
   }
 
   // Releases the publisher for the next frame and the chunk buffer.
@@ -137,7 +149,7 @@ class NatsFrameWriter final : public FrameWriter {
 
   std::shared_ptr<PublishState> st_;
   FrameChunker chunker_;
-  ChunkWindow window_;
+  std::shared_ptr<ChunkWindow> window_;
   const std::optional<LastFrame> landed_;
   Status error_;
   bool done_ = false;
@@ -184,6 +196,7 @@ class NatsPublisher final : public Publisher {
                                      st.database);
     }
     if (st.fenced) return *st.fenced;
+    if (st.batch_error) return *st.batch_error;
     if (id.database != st.database) {
       return Status::InvalidArgument("publisher for database {} got a frame for database {}",
                                      st.database, id.database);
@@ -212,6 +225,41 @@ class NatsPublisher final : public Publisher {
     st.frame_open = true;
     return std::unique_ptr<FrameWriter>(
         std::make_unique<NatsFrameWriter>(st_, std::move(frame), chunk, std::move(landed)));
+  }
+
+  Status BeginBatch() override {
+    PublishState& st = *st_;
+    if (!st.opened || st.frame_open || st.in_batch) {
+      return Status::InvalidArgument(
+          "database {}: BeginBatch() before Open(), inside a frame or inside a batch", st.database);
+    }
+    if (st.fenced) return *st.fenced;
+    if (st.uncertain) LTXBUS_RETURN_IF_ERROR(Resync(st));
+    st.landed.reset();
+    st.in_batch = true;
+    st.batch_window = std::make_shared<ChunkWindow>(st);
+    st.batch_error.reset();
+    return Status::OK();
+  }
+
+  Result<uint64_t> EndBatch() override {
+    PublishState& st = *st_;
+    if (!st.in_batch || st.frame_open) {
+      return Status::InvalidArgument("database {}: EndBatch() outside a batch or inside a frame",
+                                     st.database);
+    }
+    std::shared_ptr<ChunkWindow> window = std::move(st.batch_window);
+    Result<uint64_t> seq = st.batch_error ? Result<uint64_t>(*st.batch_error) : window->Finish();
+    if (!seq.ok()) {
+      window->Abandon();
+      if (!st.batch_error) st.batch_error = seq.status();
+    }
+    st.in_batch = false;
+    if (st.batch_error) {
+      // Stays failed: only a new Publisher learns where the subject ends.
+      return st.batch_error->WithContext("the batch failed; open a new Publisher");
+    }
+    return seq;
   }
 
  private:

@@ -10,6 +10,10 @@
 namespace ltxbus::bus::nats {
 namespace {
 
+// In-flight bytes, in chunks of the publisher's chunk size: what bounds
+// memory while a big frame streams through.
+constexpr size_t kWindowChunks = 8;
+
 using InboxPtr = std::unique_ptr<natsInbox, CDeleter<&natsInbox_Destroy>>;
 
 // One more chunk acknowledged without trouble: the window grows back by one
@@ -47,29 +51,51 @@ Status ChunkWindow::EnsureInbox() {
   return Status::OK();
 }
 
+void ChunkWindow::Restamp(ChunkHeaders& h) const {
+  if (h.index > 0 && restamped_txid_ != 0 && h.frame.max_txid == restamped_txid_) {
+    h.frame.attempt = restamped_attempt_;
+  }
+}
+
 Status ChunkWindow::Publish(ChunkHeaders& h, std::string payload) {
   if (st_.fenced) return *st_.fenced;
-  if (h.index == 0 || st_.window <= 1) {
-    // A synchronous publish names the subject's last sequence, so nothing
-    // of ours may still be in flight.
-    if (!pending_.empty() || broken_) {
-      LTXBUS_RETURN_IF_ERROR(Finish().status());
+  Restamp(h);
+  if (st_.window > 1 && (h.index > 0 || st_.in_batch)) {
+    // Room in the window: by count, and by bytes so that big frames keep
+    // memory bounded by a few chunks whatever the count.
+    const size_t max_bytes = kWindowChunks * st_.options.chunk_size;
+    for (;;) {
+      LTXBUS_RETURN_IF_ERROR(Receive(Clock::now()));
+      Advance();
+      if (broken_) {
+        LTXBUS_RETURN_IF_ERROR(Resolve());
+        Restamp(h);
+        continue;
+      }
+      if (static_cast<int>(pending_.size()) < st_.window &&
+          (pending_.empty() || pending_bytes_ + payload.size() <= max_bytes)) {
+        break;
+      }
+      LTXBUS_RETURN_IF_ERROR(Receive(pending_.front().deadline));
     }
-    LTXBUS_RETURN_IF_ERROR(PublishChunk(st_, h, payload).status());
-    if (h.index > 0) Grow(st_);
-    return Status::OK();
-  }
-  for (;;) {
-    LTXBUS_RETURN_IF_ERROR(Receive(Clock::now()));
-    Advance();
-    if (broken_) {
-      LTXBUS_RETURN_IF_ERROR(Resolve());
-      continue;
+    // Outside a batch a frame's later chunks follow its acknowledged chunk
+    // 0. In a batch, a message is pipelined only behind a chain in flight,
+    // whose sequences are then exact (see the top of nats_window.h).
+    if (!st_.in_batch || !pending_.empty()) {
+      if (h.index == 0) h.frame.attempt = std::to_string(st_.last_seq + pending_.size());
+      return Send(h, std::move(payload));
     }
-    if (static_cast<int>(pending_.size()) < st_.window) break;
-    LTXBUS_RETURN_IF_ERROR(Receive(pending_.front().deadline));
   }
-  return Send(h, std::move(payload));
+  // A synchronous publish names the subject's last sequence, so nothing of
+  // ours may still be in flight.
+  if (!pending_.empty() || broken_) {
+    LTXBUS_RETURN_IF_ERROR(Finish().status());
+    Restamp(h);
+  }
+  if (h.index == 0) h.frame.attempt = std::to_string(st_.last_seq);
+  LTXBUS_RETURN_IF_ERROR(PublishChunk(st_, h, payload).status());
+  if (h.index > 0) Grow(st_);
+  return Status::OK();
 }
 
 Result<uint64_t> ChunkWindow::Finish() {
@@ -105,6 +131,7 @@ void ChunkWindow::Abandon() {
     if (pending_[i].state != State::kRefused) st_.uncertain = true;
   }
   pending_.clear();
+  pending_bytes_ = 0;
   broken_ = false;
   interleaved_ = false;
 }
@@ -115,6 +142,7 @@ Status ChunkWindow::Send(const ChunkHeaders& h, std::string payload) {
   p.headers = h;
   p.msg_id = MsgIdFor(h);
   p.token = st_.next_token++;
+  pending_bytes_ += payload.size();
   const std::string reply = fmt::format("{}.{}", st_.inbox, p.token);
   natsMsg* raw = nullptr;
   natsStatus s = natsMsg_Create(&raw, st_.subject.c_str(), reply.c_str(), payload.data(),
@@ -230,6 +258,7 @@ void ChunkWindow::Advance() {
       st_.last_seq = front.seq;
       st_.previous_writer.reset();
       Grow(st_);
+      pending_bytes_ -= front.payload.size();
       pending_.pop_front();
       continue;
     }
@@ -269,6 +298,7 @@ Status ChunkWindow::Resolve() {
           ltx::FormatTXID(pending_[i].headers.frame.max_txid));
       st_.uncertain = true;
       pending_.clear();
+      pending_bytes_ = 0;
       broken_ = false;
       return inconsistent;
     }
@@ -281,11 +311,22 @@ Status ChunkWindow::Resolve() {
   while (!pending_.empty()) {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
+    pending_bytes_ -= p.payload.size();
+    if (p.headers.index == 0) {
+      // Published now right behind st_.last_seq: that is its attempt (the
+      // same as before unless the chain broke before its predecessor).
+      p.headers.frame.attempt = std::to_string(st_.last_seq);
+      restamped_txid_ = p.headers.frame.max_txid;
+      restamped_attempt_ = p.headers.frame.attempt;
+    } else {
+      Restamp(p.headers);
+    }
     auto seq = PublishChunk(st_, p.headers, p.payload);
     if (!seq.ok()) {
       // What was queued behind it cannot land before it (each names its
       // predecessor); PublishChunk marked the state uncertain if needed.
       pending_.clear();
+      pending_bytes_ = 0;
       broken_ = false;
       interleaved_ = false;
       return seq.status();

@@ -12,6 +12,13 @@
 //     or is refused;
 //   - or, when nothing is in flight, `Nats-Expected-Last-Subject-Sequence`
 //     on our last acknowledged chunk, as a synchronous publish would.
+// In a batch (Publisher::BeginBatch) the window spans frames: a chunk 0 is
+// pipelined too, behind the previous frame's last chunk, whenever a chain of
+// messages that began with an acknowledged one is in flight. Its attempt
+// (the stream sequence before it) is then known exactly: each message of the
+// chain lands at its predecessor's sequence + 1 or not at all. When nothing
+// is in flight, the next message is published synchronously and anchors a
+// new chain.
 // Acknowledgements are taken in chunk order. When one is missing or refused
 // (another database's message landed between two of ours on a shared stream,
 // a timeout, a reconnect), the window stops sending, waits for what is in
@@ -75,8 +82,16 @@ class ChunkWindow {
   Status Resolve();
   Status EnsureInbox();
 
+  // A chunk 0 republished by Resolve gets the attempt its real predecessor
+  // gives it; the frame's later chunks must carry the same.
+  void Restamp(ChunkHeaders& h) const;
+
   PublishState& st_;
   std::deque<Pending> pending_;
+  size_t pending_bytes_ = 0;
+  // The frame whose attempt Resolve changed, and the new attempt.
+  ltx::TXID restamped_txid_ = 0;
+  std::string restamped_attempt_;
   bool broken_ = false;
   bool interleaved_ = false;  // the break was another message landing between ours
 };

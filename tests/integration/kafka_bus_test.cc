@@ -375,6 +375,68 @@ TEST_F(KafkaBusTest, SecondPublisherFencesTheFirst) {
   EXPECT_EQ(frames[2].id(), Id("app.db", 3, "third"));
 }
 
+// A batch is one Kafka transaction of many frames: all of them become
+// visible at EndBatch, each its own frame; a batch with a failed frame is
+// aborted whole and stays invisible; a fenced batch fails with Conflict.
+TEST_F(KafkaBusTest, ABatchIsOneTransactionOfManyFrames) {
+  auto bus = Connect("?transactional-id-prefix=batch-");
+  ASSERT_NE(bus, nullptr);
+  auto pub = OpenPublisher(*bus, "app.db", nullptr, 1000);
+  ASSERT_NE(pub, nullptr);
+  std::vector<std::string> payloads;
+  ASSERT_TRUE(pub->BeginBatch().ok());
+  for (ltx::TXID t = 1; t <= 300; t++) {
+    payloads.push_back(Bytes(t % 50 == 0 ? 4500 : 10 + t, static_cast<uint32_t>(t)));
+    auto sent = Publish(*pub, Id("app.db", t), payloads.back());
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  auto end = pub->EndBatch();
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+
+  // A newer publisher fences the first: its next batch fails, invisible.
+  std::optional<LastFrame> last;
+  auto second = OpenPublisher(*bus, "app.db", &last, 1000);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->id, Id("app.db", 300));
+  Status fenced = pub->BeginBatch();
+  if (fenced.ok()) {
+    auto r = Publish(*pub, Id("app.db", 301, "zombie"), Bytes(100, 10));
+    fenced = r.ok() ? pub->EndBatch().status() : r.status();
+  }
+  EXPECT_EQ(fenced.code(), Status::Code::kConflict) << fenced.ToString();
+
+  // A batch whose last frame is aborted: none of its frames may show.
+  ASSERT_TRUE(second->BeginBatch().ok());
+  ASSERT_TRUE(Publish(*second, Id("app.db", 301, "lost"), Bytes(100, 7)).ok());
+  auto w = second->BeginFrame(Id("app.db", 302, "lost"));
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE(AppendAll(**w, Bytes(2500, 8)).ok());
+  (*w)->Abort();
+  EXPECT_FALSE(second->EndBatch().ok());
+
+  auto third = OpenPublisher(*bus, "app.db", &last, 1000);
+  ASSERT_NE(third, nullptr);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->id, Id("app.db", 300));
+  ASSERT_TRUE(third->BeginBatch().ok());
+  ASSERT_TRUE(Publish(*third, Id("app.db", 301), Bytes(100, 9)).ok());
+  ASSERT_TRUE(third->EndBatch().ok());
+
+  auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
+  ASSERT_NE(sub, nullptr);
+  std::vector<std::string> drops;
+  auto frames =
+      Assemble(ReadChunksUntil(*sub, [](const Chunk& c) { return IsLastOf(c, 301); }), &drops);
+  EXPECT_THAT(drops, ::testing::IsEmpty());
+  ASSERT_EQ(frames.size(), 301u);
+  for (size_t i = 0; i < 300; i++) {
+    EXPECT_EQ(frames[i].id(), Id("app.db", i + 1));
+    EXPECT_TRUE(*frames[i].ReadAll() == payloads[i]) << "frame " << i + 1;
+  }
+  EXPECT_EQ(frames[300].id(), Id("app.db", 301));
+}
+
 // (4) Subscriptions from an offset, a time, and the end deliver exactly the
 // expected chunks; an offset the broker does not have is NotFound.
 TEST_F(KafkaBusTest, SubscribesFromOffsetTimeAndEnd) {

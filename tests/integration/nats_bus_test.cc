@@ -276,7 +276,8 @@ TEST_F(NatsBusTest, ARetriedChunkIsStoredOnce) {
     h.frame.attempt = "0";
     h.last = true;
     h.trailer = Trailer(1, payload.size());
-    const std::string msg_id = db + ":" + ltx::FormatTXID(1) + ":0:0";
+    // The Msg-Id our publisher gives that chunk (producer "me/1/1").
+    const std::string msg_id = db + ":" + ltx::FormatTXID(1) + ":0:0:me/1/1";
     auto first = RawPublish(*raw, raw->SubjectFor(db), h, payload, msg_id);
     ASSERT_TRUE(first.ok()) << first.status().ToString();
     EXPECT_FALSE(first->second);

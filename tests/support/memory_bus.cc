@@ -85,6 +85,14 @@ class MemoryPublisher final : public bus::Publisher {
     return std::unique_ptr<bus::FrameWriter>(
         std::make_unique<MemoryFrameWriter>(shared_, id, generation_, options_.chunk_size));
   }
+  // Frames are stored as they are committed, so a batch is only a bracket.
+  Status BeginBatch() override { return Status::OK(); }
+  Result<uint64_t> EndBatch() override {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->down) return Status::Unavailable("memory bus is down");
+    const auto& log = shared_->logs[database_];
+    return log.empty() ? 0 : log.size() - 1;
+  }
 
  private:
   std::shared_ptr<MemoryBus::Shared> shared_;
