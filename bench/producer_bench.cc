@@ -44,6 +44,7 @@ struct Tools {
   std::string source_dir, ltxbus, app, litestream;
   std::string nats_query, kafka_query;  // appended to bus URLs, e.g. "?rdkafka.linger.ms=0"
   std::string app_autocheckpoint;       // the app's wal_autocheckpoint; empty: SQLite's default
+  std::string app_synchronous;          // the app's PRAGMA synchronous; empty: NORMAL
   std::string monitor_interval;         // the producer's; empty: its default
   std::unique_ptr<Server> nats, kafka;
 };
@@ -185,6 +186,7 @@ Result<RunResult> RunRate(const Tools& t, Replicator r, double seconds, double r
   if (!t.app_autocheckpoint.empty()) {
     args.insert(args.end(), {"--autocheckpoint", t.app_autocheckpoint});
   }
+  if (!t.app_synchronous.empty()) args.insert(args.end(), {"--synchronous", t.app_synchronous});
   if (rate > 0) args.insert(args.end(), {"--rate", fmt::format("{}", rate)});
   if (visible_ms != nullptr) args.insert(args.end(), {"--commit-log", commit_log});
   const auto app_start = Clock::now();
@@ -295,9 +297,12 @@ int Main(int argc, char** argv) {
   std::string ltxbus_path, rate_list = "none,nats,kafka,litestream";
   cli.add_option("--ltxbus", ltxbus_path, "the ltxbus binary (default: the one beside this one)");
   cli.add_option("--rate-replicators", rate_list, "which replicators the rate runs compare");
-  std::string app_autocheckpoint, monitor_interval;
+  std::string app_autocheckpoint, app_synchronous, monitor_interval;
   cli.add_option("--monitor-interval", monitor_interval,
                  "the producer's monitor-interval (default: its own, 100ms)");
+  cli.add_option("--app-synchronous", app_synchronous,
+                 "the app's PRAGMA synchronous (default NORMAL; FULL is SQLite's default)")
+      ->check(CLI::IsMember({"NORMAL", "FULL"}));
   cli.add_option("--app-autocheckpoint", app_autocheckpoint,
                  "the app's PRAGMA wal_autocheckpoint (default: SQLite's, 1000)");
   cli.add_option("--nats-query", t_nats_query, "query string for NATS bus URLs (\"?...\")");
@@ -316,6 +321,10 @@ int Main(int argc, char** argv) {
   t.source_dir = LTXBUS_BENCH_SOURCE_DIR;
   t.ltxbus = ltxbus_path.empty() ? self + "/ltxbus" : ltxbus_path;
   t.app_autocheckpoint = app_autocheckpoint;
+  t.app_synchronous = app_synchronous;
+  if (!app_synchronous.empty()) {
+    o.deviations += fmt::format("app synchronous={}; ", app_synchronous);
+  }
   t.monitor_interval = monitor_interval;
   if (!monitor_interval.empty()) {
     o.deviations += fmt::format("producer monitor-interval {}; ", monitor_interval);

@@ -4,11 +4,12 @@
  *
  *   producer_bench_app DB [--create] [--seconds S] [--transactions N]
  *                         [--rate R] [--row-bytes B] [--commit-log FILE]
- *                         [--big-bytes N] [--autocheckpoint N]
+ *                         [--big-bytes N] [--autocheckpoint N] [--synchronous M]
  *   producer_bench_app --version
  *
  * Each transaction is BEGIN IMMEDIATE; one INSERT of a B-byte random blob
- * (default 100); COMMIT, with synchronous=NORMAL (the usual WAL setting).
+ * (default 100); COMMIT, with synchronous=NORMAL (the usual WAL setting;
+ * --synchronous FULL, SQLite's default, fsyncs the WAL at every commit).
  * --rate R paces commits at R per second (0: as fast as possible).
  * --commit-log FILE writes, after the run, each commit's wall-clock time
  * (CLOCK_REALTIME, ns, one little-endian int64 per transaction, in order),
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   double seconds = 10, rate = 0;
   long long max_transactions = 0, big_bytes = 0;
   int row_bytes = 100, autocheckpoint = -1;
+  const char* synchronous = "NORMAL";
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -98,6 +100,9 @@ int main(int argc, char** argv) {
       commit_log = v, i++;
     } else if (strcmp(a, "--autocheckpoint") == 0 && v) {
       autocheckpoint = atoi(v), i++;
+    } else if (strcmp(a, "--synchronous") == 0 && v &&
+               (strcmp(v, "NORMAL") == 0 || strcmp(v, "FULL") == 0 || strcmp(v, "OFF") == 0)) {
+      synchronous = v, i++;
     } else if (strcmp(a, "--big-bytes") == 0 && v) {
       big_bytes = atoll(v), i++;
     } else if (a[0] != '-' && path == NULL) {
@@ -121,7 +126,9 @@ int main(int argc, char** argv) {
     exec_or_die(db, "PRAGMA journal_mode=WAL");
     exec_or_die(db, "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)");
   }
-  exec_or_die(db, "PRAGMA synchronous=NORMAL");
+  char pragma[64];
+  snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", synchronous);
+  exec_or_die(db, pragma);
   if (autocheckpoint >= 0) sqlite3_wal_autocheckpoint(db, autocheckpoint);
 
   sqlite3_stmt *begin, *insert, *commit;

@@ -95,6 +95,7 @@ Result<bool> TakeOver(PublishState& st, ChunkHeaders& h) {
       "starting after it at sequence {}",
       st.database, tail->frame.producer, tail->index, ltx::FormatTXID(tail->frame.max_txid), seq);
   st.last_seq = seq;
+  st.last_msg_id.clear();
   h.frame.attempt = std::to_string(seq);
   return true;
 }
@@ -175,6 +176,7 @@ Result<uint64_t> PublishChunk(PublishState& st, ChunkHeaders& h, std::string_vie
         }
       }
       st.last_seq = seq;
+      st.last_msg_id = msg_id;
       st.uncertain = false;
       st.previous_writer.reset();
       return seq;
@@ -220,6 +222,7 @@ Status Resync(PublishState& st) {
   }
   if (seq > st.last_seq && ProducerOf(last->get()) == st.options.producer) {
     st.last_seq = seq;
+    st.last_msg_id.clear();
     st.uncertain = false;
     auto h = ChunkHeaders::Decode(HeadersOf(last->get()));
     if (h.ok() && h->last) st.landed = LastFrame{h->frame, h->trailer, seq};

@@ -57,6 +57,10 @@ struct PublishState {
   // that is not pipelined expects it, so a publish by anyone else since makes
   // ours fail.
   uint64_t last_seq = 0;
+  // The Msg-Id of that message when it is ours and we know it (else empty):
+  // a batch's next message can then be pipelined right behind it, fenced by
+  // Msg-Id, and its stream sequence is known to be last_seq + 1.
+  std::string last_msg_id;
   // A publish failed without a verdict (no acknowledgement): it may have been
   // stored, so last_seq may be stale. Resolved before the next frame.
   bool uncertain = false;

@@ -168,6 +168,7 @@ class NatsPublisher final : public Publisher {
     LTXBUS_ASSIGN_OR_RETURN(SubjectTail tail,
                             ReadSubjectTail(*st.conn, st.database, st.options.ack_timeout));
     st.last_seq = tail.seq;
+    st.last_msg_id.clear();
     st.uncertain = false;
     st.landed.reset();
     st.fenced.reset();

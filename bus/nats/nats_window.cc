@@ -79,9 +79,10 @@ Status ChunkWindow::Publish(ChunkHeaders& h, std::string payload) {
       LTXBUS_RETURN_IF_ERROR(Receive(pending_.front().deadline));
     }
     // Outside a batch a frame's later chunks follow its acknowledged chunk
-    // 0. In a batch, a message is pipelined only behind a chain in flight,
-    // whose sequences are then exact (see the top of nats_window.h).
-    if (!st_.in_batch || !pending_.empty()) {
+    // 0. In a batch, a message is pipelined only behind a chain in flight or
+    // our own last stored message, whose sequences are then exact (see the
+    // top of nats_window.h).
+    if (!st_.in_batch || !pending_.empty() || !st_.last_msg_id.empty()) {
       if (h.index == 0) h.frame.attempt = std::to_string(st_.last_seq + pending_.size());
       return Send(h, std::move(payload));
     }
@@ -125,6 +126,7 @@ void ChunkWindow::Abandon() {
   }
   if (stored > 0) {
     st_.last_seq = pending_[stored - 1].seq;
+    st_.last_msg_id = pending_[stored - 1].msg_id;
     st_.previous_writer.reset();
   }
   for (size_t i = stored; i < pending_.size(); i++) {
@@ -153,13 +155,18 @@ Status ChunkWindow::Send(const ChunkHeaders& h, std::string payload) {
   }
   if (s == NATS_OK) s = natsMsgHeader_Set(msg.get(), "Nats-Msg-Id", p.msg_id.c_str());
   if (s == NATS_OK) {
-    // Nothing of ours in flight: fence on our last stored chunk, as a
-    // synchronous publish does; otherwise on the chunk sent just before.
-    if (pending_.empty()) {
+    // Fenced on the chunk sent just before; with nothing in flight, in a
+    // batch on our last stored message by Msg-Id (so this one's sequence is
+    // known), else on its sequence, as a synchronous publish does.
+    static const std::string kNone;
+    const std::string& previous = !pending_.empty() ? pending_.back().msg_id
+                                  : st_.in_batch    ? st_.last_msg_id
+                                                    : kNone;
+    if (previous.empty()) {
       s = natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Subject-Sequence",
                             std::to_string(st_.last_seq).c_str());
     } else {
-      s = natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Msg-Id", pending_.back().msg_id.c_str());
+      s = natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Msg-Id", previous.c_str());
     }
   }
   if (s != NATS_OK) {
@@ -256,6 +263,7 @@ void ChunkWindow::Advance() {
     }
     if (front.state == State::kStored && front.seq > st_.last_seq) {
       st_.last_seq = front.seq;
+      st_.last_msg_id = front.msg_id;
       st_.previous_writer.reset();
       Grow(st_);
       pending_bytes_ -= front.payload.size();
@@ -305,6 +313,7 @@ Status ChunkWindow::Resolve() {
   }
   if (stored > 0) {
     st_.last_seq = pending_[stored - 1].seq;
+    st_.last_msg_id = pending_[stored - 1].msg_id;
     st_.previous_writer.reset();
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(stored));
   }
