@@ -49,36 +49,6 @@ struct Tools {
   std::unique_ptr<Server> nats, kafka;
 };
 
-// A directory for one run, removed afterwards.
-class RunDir {
- public:
-  RunDir() {
-    path_ = (std::filesystem::temp_directory_path() / "ltxbus-bench-run-XXXXXX").string();
-    if (mkdtemp(path_.data()) == nullptr) path_.clear();
-  }
-  ~RunDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  std::string Join(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// `argv`, its stdout and stderr appended to `log` (the pid stays the
-// program's own: the shell execs it).
-Result<Process> SpawnLogged(std::vector<std::string> argv, const std::string& log) {
-  argv.insert(argv.begin(), {"sh", "-c", "exec \"$@\" >>\"$0\" 2>&1", log});
-  return Process::Spawn(argv);
-}
-
-// "key=value" from the app's output line; 0 if absent.
-double Field(const std::string& out, const std::string& key) {
-  size_t at = out.find(key + "=");
-  return at == std::string::npos ? 0 : std::atof(out.c_str() + at + key.size() + 1);
-}
-
 Result<std::string> RunApp(const Tools& t, const std::vector<std::string>& args,
                            std::chrono::seconds timeout) {
   std::vector<std::string> argv = {t.app};
@@ -268,16 +238,6 @@ std::string Version(const std::vector<std::string>& argv) {
   if (!r.ok()) return "?";
   std::string v = r->output + r->error_output;
   return v.substr(0, v.find('\n'));
-}
-
-// The 1, 5 and 15 minute load averages.
-std::string LoadAverage() {
-  auto text = ReadFileToString(Env::Default(), "/proc/loadavg");
-  if (!text.ok()) return "?";
-  std::istringstream in(*text);
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return fmt::format("{} {} {}", a, b, c);
 }
 
 int Main(int argc, char** argv) {

@@ -54,13 +54,6 @@ std::string Commit() {
   return c;
 }
 
-std::string Now() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return buf;
-}
-
 std::vector<RunResult> RunsOf(const std::vector<RunResult>& runs, Replicator r) {
   std::vector<RunResult> out;
   for (const RunResult& run : runs) {
@@ -143,7 +136,7 @@ std::string Report::Markdown() const {
     m += fmt::format("* **Not the defaults:** {}\n", o_.deviations);
   }
   m += fmt::format("* Machine: {}\n", Machine());
-  m += fmt::format("* Date: {}; commit {}\n", Now(), Commit());
+  m += fmt::format("* Date: {}; commit {}\n", UtcNow(), Commit());
   for (const auto& [name, version] : versions) m += fmt::format("* {}: {}\n", name, version);
   m += fmt::format(
       "* Load average (1, 5, 15 min) before / after: {} / {} (other work on the machine skews "
@@ -290,21 +283,7 @@ std::string Report::Markdown() const {
 }
 
 Status ReplaceSection(const std::string& path, const std::string& section) {
-  std::string text;
-  if (Env::Default()->FileExists(path)) {
-    LTXBUS_ASSIGN_OR_RETURN(text, ReadFileToString(Env::Default(), path));
-  }
-  const size_t begin = text.find(kBegin);
-  const size_t end = text.find(kEnd);
-  if (begin != std::string::npos && end != std::string::npos && end > begin) {
-    size_t after = end + kEnd.size();
-    if (after < text.size() && text[after] == '\n') after++;
-    text = text.substr(0, begin) + section + text.substr(after);
-  } else {
-    if (!text.empty() && text.back() != '\n') text += '\n';
-    text += "\n" + section;
-  }
-  return WriteFileAtomic(Env::Default(), path, AsBytes(text));
+  return ReplaceMarkedSection(path, kBegin, kEnd, section);
 }
 
 }  // namespace ltxbus::bench

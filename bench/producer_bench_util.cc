@@ -1,5 +1,7 @@
 #include "bench/producer_bench_util.h"
 
+#include <ctime>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -153,5 +155,62 @@ double Percentile(std::vector<double>& v, double p) {
 }
 
 double Median(std::vector<double> v) { return Percentile(v, 50); }
+
+RunDir::RunDir() {
+  path_ = (std::filesystem::temp_directory_path() / "ltxbus-bench-run-XXXXXX").string();
+  if (mkdtemp(path_.data()) == nullptr) path_.clear();
+}
+
+RunDir::~RunDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+Result<Process> SpawnLogged(std::vector<std::string> argv, const std::string& log) {
+  argv.insert(argv.begin(), {"sh", "-c", "exec \"$@\" >>\"$0\" 2>&1", log});
+  return Process::Spawn(argv);
+}
+
+double Field(const std::string& out, const std::string& key) {
+  size_t at = out.find(key + "=");
+  return at == std::string::npos ? 0 : std::atof(out.c_str() + at + key.size() + 1);
+}
+
+std::string LoadAverage() {
+  auto text = ReadFileToString(Env::Default(), "/proc/loadavg");
+  if (!text.ok()) return "?";
+  std::istringstream in(*text);
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return fmt::format("{} {} {}", a, b, c);
+}
+
+std::string UtcNow() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+Status ReplaceMarkedSection(const std::string& path, std::string_view begin, std::string_view end,
+                            const std::string& section, const std::string& heading) {
+  std::string text;
+  if (Env::Default()->FileExists(path)) {
+    LTXBUS_ASSIGN_OR_RETURN(text, ReadFileToString(Env::Default(), path));
+  }
+  const size_t b = text.find(begin);
+  const size_t e = text.find(end);
+  if (b != std::string::npos && e != std::string::npos && e > b) {
+    size_t after = e + end.size();
+    if (after < text.size() && text[after] == '\n') after++;
+    text = text.substr(0, b) + section + text.substr(after);
+  } else {
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += "\n" + heading + section;
+  }
+  return WriteFileAtomic(Env::Default(), path, AsBytes(text));
+}
 
 }  // namespace ltxbus::bench

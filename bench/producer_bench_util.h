@@ -1,6 +1,8 @@
-// Pieces of bench/producer_bench: real servers started with
-// scripts/servers/*.sh, a bus follower that timestamps every frame as it
-// becomes visible to a consumer, and /proc readings (CPU time, peak RSS).
+// Pieces of bench/producer_bench and bench/follower_bench: real servers
+// started with scripts/servers/*.sh, a bus follower that timestamps every
+// frame as it becomes visible to a consumer, /proc readings (CPU time, peak
+// RSS, load), run directories and logged processes, and the marked sections
+// of bench/RESULTS.md.
 #pragma once
 
 #include <sys/types.h>
@@ -12,9 +14,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "base/process.h"
 #include "base/status.h"
 #include "bus/bus.h"
 #include "ltx/ltx.h"
@@ -90,5 +94,33 @@ int64_t WallClockNs();
 // The p-th percentile (0..100) of `v` (sorted in place); 0 if empty.
 double Percentile(std::vector<double>& v, double p);
 double Median(std::vector<double> v);
+
+// A directory for one run, removed afterwards.
+class RunDir {
+ public:
+  RunDir();
+  ~RunDir();
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+  std::string Join(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// `argv`, its stdout and stderr appended to `log` (the pid stays the
+// program's own: the shell execs it).
+Result<Process> SpawnLogged(std::vector<std::string> argv, const std::string& log);
+// "key=value" from bench/producer_bench_app's output line; 0 if absent.
+double Field(const std::string& out, const std::string& key);
+// The 1, 5 and 15 minute load averages.
+std::string LoadAverage();
+// "YYYY-MM-DD HH:MM UTC".
+std::string UtcNow();
+// Replaces the text from `begin` to `end` (markers included) in the file at
+// `path` with `section` (which carries both markers), or appends `section`
+// after `heading` when the markers are not there yet.
+Status ReplaceMarkedSection(const std::string& path, std::string_view begin, std::string_view end,
+                            const std::string& section, const std::string& heading = "");
 
 }  // namespace ltxbus::bench

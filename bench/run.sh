@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [ltx] [extra ltx_bench flags, e.g. --benchmark_filter=Decode]
 #   bench/run.sh producer [producer_bench flags, e.g. --only rate --reps 5]
+#   bench/run.sh follower [follower_bench flags, e.g. --only nats,apply]
 #   bench/run.sh all
 #
 # ltx: the LTX codec (ltx_bench), pinned to one core. It rewrites RESULTS.md
@@ -13,6 +14,10 @@
 # bench/producer_bench.cc); it replaces only the text between its
 # "<!-- producer_bench: begin/end -->" markers, so hand-written notes after
 # the end marker are kept too. It takes several minutes.
+# follower: commit -> visible on an `ltxbus follow` replica over NATS and
+# Kafka vs Litestream's `restore -f`, and the apply rate (follower_bench, see
+# bench/follower_bench.cc); it replaces only the text between its
+# "<!-- follower_bench: begin/end -->" markers. Not part of `all`.
 #
 # LTXBUS_BENCH_BUILD overrides the build directory; LTXBUS_BENCH_CXXFLAGS, if
 # set, becomes CMAKE_CXX_FLAGS (e.g. "-Wno-error=restrict" while GCC 12's -O3
@@ -29,7 +34,7 @@ mkdir -p "$build"
 
 what=ltx
 case "${1:-}" in
-  ltx | producer | all) what="$1"; shift ;;
+  ltx | producer | follower | all) what="$1"; shift ;;
 esac
 [[ "$what" != all || $# -eq 0 ]] || { echo "bench/run.sh all takes no extra flags" >&2; exit 2; }
 
@@ -54,6 +59,17 @@ run_producer() {
 
 if [[ "$what" == producer ]]; then
   run_producer "$@"
+  exit 0
+fi
+
+if [[ "$what" == follower ]]; then
+  build_targets follower_bench
+  [[ -x "$build/bin/follower_bench" ]] ||
+    { echo "bench/run.sh: follower_bench was not built (needs libsqlite3-dev)" >&2; exit 1; }
+  cmd=("$build/bin/follower_bench" --results "$results"
+    --command "bench/run.sh follower${*:+ $*}" "$@")
+  echo "+ ${cmd[*]}" >&2
+  "${cmd[@]}" >/dev/null
   exit 0
 fi
 

@@ -155,7 +155,7 @@ Result<std::optional<Frame>> FrameAssembler::Add(Chunk chunk) {
     Reset();
     return std::optional<Frame>();
   }
-  auto key = std::pair{h.frame.max_txid, h.frame.attempt};
+  DeliveryKey key{h.frame.max_txid, h.frame.attempt, h.frame.producer, h.frame.pre_apply};
   if (last_complete_ == key) {
     Drop(fmt::format("re-delivered frame for TXID {} dropped", ltx::FormatTXID(h.frame.max_txid)));
     Reset();

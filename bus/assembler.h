@@ -4,8 +4,10 @@
 // the chunk marked last; chunks must follow in index order and share the
 // frame's TXIDs and attempt. A frame left incomplete (its producer died) is
 // dropped when the next frame starts. A chunk that fits no frame is dropped.
-// A complete frame identical in (TXIDs, attempt) to the previous one is a
-// re-delivery and dropped. Every drop is reported through `on_drop` so
+// A complete frame identical to the previous one in last TXID, attempt,
+// producer and pre-apply checksum is a re-delivery and dropped (Kafka frames
+// carry no attempt, so a stray frame N followed by the real frame N differs
+// only in the producer or the checksum it continues). Every drop is reported through `on_drop` so
 // consumers can log it.
 //
 // Frame bytes are spooled: in memory up to `memory_limit`, then in an
@@ -75,7 +77,15 @@ class FrameAssembler {
   uint64_t size_ = 0;
   std::string memory_;
   std::FILE* spill_ = nullptr;
-  std::optional<std::pair<ltx::TXID, std::string>> last_complete_;  // (max TXID, attempt)
+  // What makes a complete frame a re-delivery of the previous one.
+  struct DeliveryKey {
+    ltx::TXID max_txid = 0;
+    std::string attempt;
+    std::string producer;
+    ltx::Checksum pre_apply = 0;
+    bool operator==(const DeliveryKey&) const = default;
+  };
+  std::optional<DeliveryKey> last_complete_;
 };
 
 }  // namespace ltxbus::bus

@@ -179,5 +179,37 @@ TEST(AssemblerTest, DropsAbandonedFramesStrayChunksAndRedeliveries) {
   EXPECT_EQ(drops.size(), 5u);
 }
 
+// Kafka frames carry no attempt (it is empty): a stray frame for TXID N
+// (another primary's, or one continuing a different state) followed by the
+// real frame N must not be taken for a re-delivery of it.
+TEST(AssemblerTest, FramesWithoutAttemptDifferingInProducerOrChecksumAreNotRedeliveries) {
+  std::vector<std::string> drops;
+  FrameAssembler a(1 << 20, [&](const std::string& why) { drops.push_back(why); });
+  auto whole = [](ltx::TXID t, const std::string& producer, ltx::Checksum pre) {
+    ChunkHeaders h = Headers(t, 0, true, "");
+    h.frame.producer = producer;
+    h.frame.pre_apply = pre;
+    h.trailer.frame_size = 2;
+    return h;
+  };
+  const ltx::Checksum real = ltx::kChecksumFlag | 5, stray = ltx::kChecksumFlag | 9;
+  // A stray frame 5 from another producer, then the real frame 5.
+  auto f = a.Add({whole(5, "other/7/1", stray), "zz", 1, 0});
+  ASSERT_TRUE(f.ok() && f->has_value());
+  f = a.Add({whole(5, "host/1/2", real), "ab", 2, 0});
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_EQ(*(*f)->ReadAll(), "ab");
+  // Same producer, but continuing another state: not the same frame either.
+  f = a.Add({whole(5, "host/1/2", stray), "cd", 3, 0});
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_TRUE(drops.empty());
+  // The very same frame again is a re-delivery.
+  f = a.Add({whole(5, "host/1/2", stray), "cd", 4, 0});
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->has_value());
+  ASSERT_EQ(drops.size(), 1u);
+  EXPECT_NE(drops[0].find("re-delivered"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ltxbus::bus

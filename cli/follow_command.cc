@@ -3,15 +3,24 @@
 //
 //   ltxbus follow URL DB -o REPLICA      one replica, short form
 //   ltxbus follow -config FILE           the `follow:` list of a config
+//
+// With -archive STORE-URL (or a `follow:` entry's `archive`), an empty replica
+// or one the stream no longer continues is bootstrapped from that archive
+// (consumer/follower_archive.h).
+//
+// With -metrics-addr (or the config's `addr`), Prometheus metrics per replica
+// are served on http://ADDR/metrics (consumer/metrics_server.h).
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/config_args.h"
 #include "cli/signals.h"
 #include "config/config.h"
 #include "consumer/follower_group.h"
+#include "consumer/metrics_server.h"
 
 namespace ltxbus::cli {
 namespace {
@@ -21,39 +30,46 @@ struct FollowOptions {
   std::string url;
   std::string db;
   std::string replica;
-  int max_batch = 0;  // 0: the config's or the default
+  int max_batch = 0;         // 0: the config's or the default
+  std::string metrics_addr;  // empty: the config's `addr`, else no endpoint
+  std::string archive;       // empty: the config's `archive` per entry, else none
 };
 
-Result<std::vector<config::FollowConfig>> Replicas(const FollowOptions& o) {
-  if (!o.config_path.empty()) {
-    if (!o.url.empty() || !o.replica.empty()) {
-      return Status::InvalidArgument("give either -config FILE or URL DB -o REPLICA, not both");
-    }
-    LTXBUS_ASSIGN_OR_RETURN(config::Config c, config::Config::Load(o.config_path));
-    if (c.follow.empty()) {
-      return Status::InvalidArgument("{} has no 'follow' list (docs/config.md)", o.config_path);
-    }
-    if (o.max_batch > 0) {
-      for (auto& f : c.follow) f.max_batch = o.max_batch;
-    }
-    return c.follow;
+struct FollowSetup {
+  std::vector<config::FollowConfig> replicas;
+  std::string metrics_addr;
+};
+
+Result<FollowSetup> Setup(const FollowOptions& o) {
+  LTXBUS_ASSIGN_OR_RETURN(config::Config c,
+                          FollowConfigFrom("follow", o.config_path, o.url, o.db, o.replica));
+  for (auto& f : c.follow) {
+    if (o.max_batch > 0) f.max_batch = o.max_batch;
+    if (!o.archive.empty()) f.archive = o.archive;
   }
-  if (o.url.empty() || o.db.empty() || o.replica.empty()) {
-    return Status::InvalidArgument(
-        "usage: ltxbus follow URL DB -o REPLICA | ltxbus follow -config FILE");
-  }
-  config::FollowConfig f;
-  f.name = o.db;
-  f.bus = o.url;
-  f.replica = o.replica;
-  if (o.max_batch > 0) f.max_batch = o.max_batch;
-  return std::vector<config::FollowConfig>{f};
+  return FollowSetup{c.follow, o.metrics_addr.empty() ? c.metrics_addr : o.metrics_addr};
 }
 
 Status Follow(const FollowOptions& o) {
-  LTXBUS_ASSIGN_OR_RETURN(std::vector<config::FollowConfig> replicas, Replicas(o));
+  LTXBUS_ASSIGN_OR_RETURN(FollowSetup setup, Setup(o));
   const sigset_t signals = BlockTerminationSignals();
-  LTXBUS_ASSIGN_OR_RETURN(auto group, consumer::FollowerGroup::Start(Env::Default(), replicas));
+  LTXBUS_ASSIGN_OR_RETURN(auto group,
+                          consumer::FollowerGroup::Start(Env::Default(), setup.replicas));
+  std::unique_ptr<consumer::MetricsServer> metrics;
+  if (!setup.metrics_addr.empty()) {
+    // Before the server and destroyed after it: the group outlives every scrape.
+    consumer::FollowerGroup* g = group.get();
+    auto m = consumer::MetricsServer::Start(setup.metrics_addr, [g] {
+      return consumer::RenderFollowerMetrics(g->Reports(), consumer::WallClockMs());
+    });
+    if (!m.ok()) {
+      group->Stop();
+      (void)group->Wait();
+      return m.status();
+    }
+    metrics = std::move(*m);
+    spdlog::info("metrics on http://{}/metrics", metrics->address());
+  }
   for (;;) {
     timespec timeout{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &timeout);
@@ -64,7 +80,9 @@ Status Follow(const FollowOptions& o) {
     if (group->failed()) break;
   }
   group->Stop();
-  return group->Wait();
+  Status s = group->Wait();
+  metrics.reset();
+  return s;
 }
 
 }  // namespace
@@ -80,6 +98,13 @@ void AddFollowCommand(CLI::App& app, CommandResult* result) {
   cmd->add_option("--max-batch", o->max_batch,
                   "Source transactions per replica commit when catching up (default 64)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--archive", o->archive,
+                  "An archive of the database (ltxbus archive's URL: s3://, file://, nats://) to "
+                  "bootstrap the replica from when it is empty or the stream no longer holds what "
+                  "it needs (default: the config's 'archive')");
+  cmd->add_option("--metrics-addr", o->metrics_addr,
+                  "Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9090 "
+                  "(default: the config's 'addr'; none without it)");
   cmd->callback([o, result] { result->status = Follow(*o); });
 }
 

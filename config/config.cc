@@ -110,9 +110,10 @@ Result<DatabaseConfig> ParseDatabase(const YAML::Node& n, size_t index) {
 
 Result<FollowConfig> ParseFollow(const YAML::Node& n, size_t index) {
   const std::string what = fmt::format("follow[{}]", index);
-  LTXBUS_RETURN_IF_ERROR(CheckKeys(
-      n, {"name", "replica", "bus", "max-batch", "min-checkpoint-page-count", "wal-truncate-size"},
-      what));
+  LTXBUS_RETURN_IF_ERROR(CheckKeys(n,
+                                   {"name", "replica", "bus", "archive", "max-batch",
+                                    "min-checkpoint-page-count", "wal-truncate-size"},
+                                   what));
   FollowConfig f;
   for (const char* key : {"name", "replica"}) {
     if (!n[key]) return Status::InvalidArgument("{} ({}) has no '{}'", what, Where(n), key);
@@ -125,6 +126,12 @@ Result<FollowConfig> ParseFollow(const YAML::Node& n, size_t index) {
   }
   if (n["bus"]) {
     LTXBUS_ASSIGN_OR_RETURN(f.bus, String(n["bus"], "bus"));
+  }
+  if (n["archive"]) {
+    LTXBUS_ASSIGN_OR_RETURN(f.archive, String(n["archive"], "archive"));
+    if (f.archive.empty()) {
+      return Status::InvalidArgument("{} ({}): 'archive' must not be empty", what, Where(n));
+    }
   }
   if (n["max-batch"]) {
     LTXBUS_ASSIGN_OR_RETURN(uint64_t v, Size(n["max-batch"], "max-batch"));
@@ -146,6 +153,77 @@ Result<FollowConfig> ParseFollow(const YAML::Node& n, size_t index) {
                             Size(n["wal-truncate-size"], "wal-truncate-size"));
   }
   return f;
+}
+
+Result<ArchiveConfig> ParseArchive(const YAML::Node& n, size_t index) {
+  const std::string what = fmt::format("archive[{}]", index);
+  LTXBUS_RETURN_IF_ERROR(CheckKeys(n,
+                                   {"name", "url", "bus", "sync-interval", "levels", "snapshot",
+                                    "l0-retention", "lease-ttl", "page-encoding"},
+                                   what));
+  ArchiveConfig a;
+  for (const char* key : {"name", "url"}) {
+    if (!n[key]) return Status::InvalidArgument("{} ({}) has no '{}'", what, Where(n), key);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(a.name, String(n["name"], "name"));
+  LTXBUS_ASSIGN_OR_RETURN(a.url, String(n["url"], "url"));
+  if (a.name.empty() || a.url.empty()) {
+    return Status::InvalidArgument("{} ({}): 'name' and 'url' must not be empty", what, Where(n));
+  }
+  if (n["bus"]) {
+    LTXBUS_ASSIGN_OR_RETURN(a.bus, String(n["bus"], "bus"));
+  }
+  if (n["sync-interval"]) {
+    LTXBUS_ASSIGN_OR_RETURN(a.sync_interval, Duration(n["sync-interval"], "sync-interval"));
+  }
+  if (n["levels"]) {
+    const YAML::Node levels = n["levels"];
+    if (!levels.IsSequence() || levels.size() == 0 || levels.size() > 8) {
+      return Status::InvalidArgument("{} ({}): 'levels' must be a list of 1 to 8 {{interval: ...}}",
+                                     what, Where(levels));
+    }
+    a.levels.clear();
+    for (size_t i = 0; i < levels.size(); i++) {
+      LTXBUS_RETURN_IF_ERROR(
+          CheckKeys(levels[i], {"interval"}, fmt::format("{}.levels[{}]", what, i)));
+      if (!levels[i]["interval"]) {
+        return Status::InvalidArgument("{}.levels[{}] has no 'interval'", what, i);
+      }
+      LTXBUS_ASSIGN_OR_RETURN(Millis iv, Duration(levels[i]["interval"], "interval"));
+      if (iv.count() <= 0)
+        return Status::InvalidArgument("{}.levels[{}]: interval must be > 0", what, i);
+      a.levels.push_back(iv);
+    }
+  }
+  if (n["snapshot"]) {
+    const YAML::Node snap = n["snapshot"];
+    LTXBUS_RETURN_IF_ERROR(CheckKeys(snap, {"interval", "retention"}, what + ".snapshot"));
+    if (snap["interval"]) {
+      LTXBUS_ASSIGN_OR_RETURN(a.snapshot_interval, Duration(snap["interval"], "interval"));
+    }
+    if (snap["retention"]) {
+      LTXBUS_ASSIGN_OR_RETURN(a.snapshot_retention, Duration(snap["retention"], "retention"));
+    }
+    if (a.snapshot_interval.count() <= 0) {
+      return Status::InvalidArgument("{}: snapshot interval must be > 0", what);
+    }
+  }
+  if (n["l0-retention"]) {
+    LTXBUS_ASSIGN_OR_RETURN(a.l0_retention, Duration(n["l0-retention"], "l0-retention"));
+  }
+  if (n["lease-ttl"]) {
+    LTXBUS_ASSIGN_OR_RETURN(a.lease_ttl, Duration(n["lease-ttl"], "lease-ttl"));
+    if (a.lease_ttl.count() < 100)
+      return Status::InvalidArgument("{}: lease-ttl must be >= 100ms", what);
+  }
+  if (n["page-encoding"]) {
+    LTXBUS_ASSIGN_OR_RETURN(a.page_encoding, String(n["page-encoding"], "page-encoding"));
+    if (a.page_encoding != "block" && a.page_encoding != "frame") {
+      return Status::InvalidArgument("{}: page-encoding must be 'block' or 'frame', not '{}'", what,
+                                     a.page_encoding);
+    }
+  }
+  return a;
 }
 
 }  // namespace
@@ -254,7 +332,8 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
   if (!root || root.IsNull()) return Status::InvalidArgument("config is empty");
   try {
     LTXBUS_RETURN_IF_ERROR(CheckKeys(
-        root, {"bus", "dbs", "follow", "on-fenced", "exec", "addr", "log-level"}, "the top level"));
+        root, {"bus", "dbs", "follow", "archive", "on-fenced", "exec", "addr", "log-level"},
+        "the top level"));
     if (root["bus"]) {
       LTXBUS_ASSIGN_OR_RETURN(c.bus, String(root["bus"], "bus"));
     }
@@ -278,15 +357,19 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
     }
     const YAML::Node dbs = root["dbs"];
     const YAML::Node follow = root["follow"];
+    const YAML::Node archive = root["archive"];
     if (follow && (!follow.IsSequence() || follow.size() == 0)) {
       return Status::InvalidArgument("'follow' must be a non-empty list of replicas");
     }
-    if (follow && !dbs) {
-      // A follower-only config: nothing to replicate.
+    if (archive && (!archive.IsSequence() || archive.size() == 0)) {
+      return Status::InvalidArgument("'archive' must be a non-empty list of archives");
+    }
+    if ((follow || archive) && !dbs) {
+      // A follower- or archiver-only config: nothing to replicate.
     } else if (!dbs || !dbs.IsSequence() || dbs.size() == 0) {
       return Status::InvalidArgument(
-          "config needs a non-empty 'dbs' list (databases to replicate) or a 'follow' list "
-          "(replicas to keep)");
+          "config needs a non-empty 'dbs' list (databases to replicate), a 'follow' list "
+          "(replicas to keep) or an 'archive' list (archives to keep)");
     }
     std::set<std::string> names;
     for (size_t i = 0; dbs && i < dbs.size(); i++) {
@@ -313,6 +396,15 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
         return Status::InvalidArgument("two follow entries write the replica '{}'", f.replica);
       }
       c.follow.push_back(std::move(f));
+    }
+    std::set<std::string> archives;
+    for (size_t i = 0; archive && i < archive.size(); i++) {
+      LTXBUS_ASSIGN_OR_RETURN(ArchiveConfig a, ParseArchive(archive[i], i));
+      if (a.bus.empty()) a.bus = c.bus;
+      if (!archives.insert(a.url).second) {
+        return Status::InvalidArgument("two archive entries write the archive '{}'", a.url);
+      }
+      c.archive.push_back(std::move(a));
     }
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("config: {}", e.what());

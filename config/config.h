@@ -44,12 +44,35 @@ struct FollowConfig {
   // past this many WAL bytes.
   uint32_t min_checkpoint_page_count = 1000;
   uint64_t wal_truncate_bytes = uint64_t{64} << 20;
+  // An archive of the database (`ltxbus archive`'s URL: s3://, file://,
+  // nats://) to bootstrap from when the stream no longer holds what the
+  // replica needs; empty: the stream's snapshots only.
+  std::string archive;
+};
+
+// A database's stream compacted into an archive (`ltxbus archive -config`,
+// docs/archive.md). Defaults are Litestream v0.5's.
+struct ArchiveConfig {
+  std::string name;  // the database's name on the bus
+  std::string url;   // the archive: s3://, file:// (or a path), nats://
+  std::string bus;   // bus URL; default: the top-level `bus`
+  // L0 cadence: transactions received within one interval become one L0
+  // file; 0 writes one L0 file per transaction (TXID-exact restores).
+  Millis sync_interval{1000};
+  // Compaction intervals of levels 1, 2, ... (at most 8 levels).
+  std::vector<Millis> levels{Millis(30000), Millis(300000), Millis(3600000)};
+  Millis snapshot_interval{24 * 3600 * 1000};
+  Millis snapshot_retention{24 * 3600 * 1000};
+  Millis l0_retention{5 * 60 * 1000};
+  Millis lease_ttl{30000};              // how long the archive stays ours without a write
+  std::string page_encoding = "block";  // "block" (Litestream v0.5.16+) or "frame"
 };
 
 struct Config {
   std::string bus;  // default bus URL for every database
   std::vector<DatabaseConfig> dbs;
-  std::vector<FollowConfig> follow;  // replicas; `dbs` may then be empty
+  std::vector<FollowConfig> follow;    // replicas; `dbs` may then be empty
+  std::vector<ArchiveConfig> archive;  // archives; `dbs` may then be empty
   // What a fenced producer does: exit non-zero, or wait and retry.
   enum class OnFenced { kExit, kWait } on_fenced = OnFenced::kExit;
   std::string exec;          // command to start after the first sync

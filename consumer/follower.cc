@@ -29,17 +29,23 @@ std::string Describe(const bus::Frame& f) {
 
 }  // namespace
 
-Follower::Follower(Env* env, FollowerOptions options, SubscribeFn subscribe)
-    : env_(env), options_(std::move(options)), subscribe_(std::move(subscribe)) {}
+Follower::Follower(Env* env, FollowerOptions options, SubscribeFn subscribe, bus::Bus* bus)
+    : env_(env), options_(std::move(options)), subscribe_(std::move(subscribe)), bus_(bus) {}
 
 Follower::~Follower() = default;
 
 Result<std::unique_ptr<Follower>> Follower::Open(Env* env, const FollowerOptions& options,
-                                                 SubscribeFn subscribe) {
+                                                 SubscribeFn subscribe, bus::Bus* bus) {
   if (options.database.empty()) return Status::InvalidArgument("no database name to follow");
   if (options.replica.path.empty()) return Status::InvalidArgument("no replica path");
   if (options.max_batch < 1) return Status::InvalidArgument("max-batch must be at least 1");
-  std::unique_ptr<Follower> f(new Follower(env, options, std::move(subscribe)));
+  std::unique_ptr<Follower> f(new Follower(env, options, std::move(subscribe), bus));
+  if (!options.archive_url.empty()) {
+    if (bus == nullptr) return Status::InvalidArgument("following with an archive needs the bus");
+    auto archive = store::Open(options.archive_url);
+    if (!archive.ok()) return archive.status().WithContext("opening the archive");
+    f->archive_ = std::move(*archive);
+  }
   LTXBUS_RETURN_IF_ERROR(f->Load());
   return f;
 }
@@ -124,9 +130,54 @@ std::unique_ptr<bus::FrameAssembler> Follower::NewAssembler() const {
       [db = options_.database](const std::string& why) { spdlog::warn("{}: {}", db, why); });
 }
 
+Result<bool> Follower::TryArchive() {
+  if (!archive_ || (replica_ && replica_->in_transaction())) return false;
+  std::optional<ltx::TXID> at;
+  if (position_.committed) at = position_.committed->txid;
+  LTXBUS_ASSIGN_OR_RETURN(
+      std::optional<ArchiveBootstrapPlan> plan,
+      PlanArchiveBootstrap(*archive_, *bus_, options_.database, at, options_.locate_timeout));
+  if (!plan) return false;
+  LTXBUS_RETURN_IF_ERROR(BootstrapFromArchive(*plan));
+  assembler_ = NewAssembler();
+  lookahead_.reset();
+  LTXBUS_ASSIGN_OR_RETURN(sub_, subscribe_(plan->resume));
+  return true;
+}
+
+Status Follower::BootstrapFromArchive(const ArchiveBootstrapPlan& plan) {
+  LTXBUS_ASSIGN_OR_RETURN(
+      bus::Frame frame,
+      RestoreArchiveSnapshot(env_, *archive_, plan, options_.database, options_.replica.path));
+  LTXBUS_ASSIGN_OR_RETURN(ltx::Header header, PeekHeader(frame));
+  // Applied exactly as a snapshot from the stream: verified, then written in
+  // one replica transaction (readers switch over at its commit).
+  auto applied = ApplyFrame(frame, header);
+  Status s = !applied.ok() ? applied.status()
+             : !*applied
+                 ? Status::Corruption(
+                       "the state restored from the archive {} (TXID {}) does not verify; the "
+                       "replica is unchanged. Run `ltxbus verify {}`",
+                       archive_->url(), ltx::FormatTXID(plan.txid), archive_->url())
+                 : CommitBatch();
+  if (replica_ && replica_->in_transaction()) replica_->Rollback();
+  if (!s.ok()) return s.WithContext("bootstrapping from the archive");
+  stats_.resyncing = false;
+  spdlog::info(
+      "{}: replica {} bootstrapped from the archive at TXID {} ({} pages); following the stream "
+      "from {}",
+      options_.database, options_.replica.path, ltx::FormatTXID(plan.txid), header.commit,
+      plan.resume.kind == bus::StartPosition::Kind::kOffset
+          ? fmt::format("offset {}", plan.resume.offset)
+          : std::string("its beginning"));
+  return Status::OK();
+}
+
 Status Follower::Subscribe() {
   assembler_ = NewAssembler();
   lookahead_.reset();
+  LTXBUS_ASSIGN_OR_RETURN(bool bootstrapped, TryArchive());
+  if (bootstrapped) return Status::OK();
   bus::StartPosition start;
   if (position_.committed) {
     start.kind = bus::StartPosition::Kind::kOffset;
@@ -179,6 +230,13 @@ Result<std::optional<bus::Frame>> Follower::NextFrame(std::chrono::milliseconds 
         // the gap will show and trigger a resync.
         spdlog::warn("{}: {}; reading from the oldest frame on the bus", options_.database,
                      chunk.status().message());
+        if (archive_ && replica_ && replica_->in_transaction()) {
+          // Commit what the batch holds first; the next Subscribe() asks the archive.
+          return Status::Unavailable("{}: the stream lost the next frame; checking the archive",
+                                     options_.database);
+        }
+        LTXBUS_ASSIGN_OR_RETURN(bool bootstrapped, TryArchive());
+        if (bootstrapped) continue;
         bus::StartPosition start;
         start.kind = bus::StartPosition::Kind::kBeginning;
         LTXBUS_ASSIGN_OR_RETURN(sub_, subscribe_(start));
@@ -213,6 +271,15 @@ Follower::Decision Follower::Classify(const bus::Frame& frame, const ltx::Header
   const bool have = replica_ && replica_->state().page_count != 0;
   const ltx::TXID txid = have ? replica_->state().txid : 0;
   if (have && h.max_txid <= txid) {
+    if (h.IsSnapshot() && IsReset(frame, h)) {
+      spdlog::warn(
+          "{}: snapshot {} (checksum {:016x}) is not the replica's state (TXID {}, checksum "
+          "{:016x}) and was published after it: the stream was reset (emptied and a producer "
+          "restarted); rebuilding the replica from it",
+          options_.database, Describe(frame), frame.trailer().post_apply, ltx::FormatTXID(txid),
+          replica_->state().checksum);
+      return Decision::kApply;
+    }
     stats_.duplicates++;
     spdlog::debug("{}: {} is already applied (replica at TXID {})", options_.database,
                   Describe(frame), ltx::FormatTXID(txid));
@@ -235,6 +302,17 @@ Follower::Decision Follower::Classify(const bus::Frame& frame, const ltx::Header
     *why = fmt::format("it overlaps the replica's TXID {}", ltx::FormatTXID(txid));
   }
   return Decision::kReject;
+}
+
+bool Follower::IsReset(const bus::Frame& frame, const ltx::Header& h) const {
+  const SourceState& st = replica_->state();
+  if (h.max_txid == st.txid && frame.trailer().post_apply == st.checksum) return false;
+  // Only a snapshot published after the last frame applied: an older one
+  // read again (the same history) must not take the replica back in time.
+  const uint64_t applied = replica_->in_transaction() ? batch_offset_
+                           : position_.committed      ? position_.committed->offset
+                                                      : 0;
+  return frame.first_offset() > applied;
 }
 
 void Follower::Reject(const bus::Frame& frame, const std::string& why) {
@@ -283,9 +361,11 @@ Result<bool> Follower::ApplyFrame(const bus::Frame& frame, const ltx::Header& he
     }
   }
   auto src = frame.Open();
+  const uint64_t pages_before = replica_->pages_written();
   LTXBUS_RETURN_IF_ERROR(replica_->Apply(src.get()));
   batch_offset_ = frame.last_offset();
   stats_.frames++;
+  stats_.pages += replica_->pages_written() - pages_before;
   if (header.IsSnapshot()) {
     batch_snapshot_ = true;
     stats_.snapshots++;
@@ -307,6 +387,7 @@ Status Follower::CommitBatch() {
   // or at `pending`, and the checksum tells which.
   position_.pending = next;
   Status s = StorePosition();
+  position_settled_ = false;
   if (!s.ok()) {
     position_.pending.reset();
     replica_->Rollback();
@@ -328,6 +409,13 @@ Status Follower::CommitBatch() {
     auto done = replica_->TruncateCheckpoint();
     if (!done.ok()) spdlog::warn("{}: checkpoint: {}", options_.database, done.status().message());
   }
+  return Status::OK();
+}
+
+Status Follower::SettlePosition() {
+  if (position_settled_ || (replica_ && replica_->in_transaction())) return Status::OK();
+  LTXBUS_RETURN_IF_ERROR(StorePosition());
+  position_settled_ = true;
   return Status::OK();
 }
 
@@ -369,6 +457,12 @@ Result<int> Follower::Poll(std::chrono::milliseconds wait) {
         }
         if (done.ok() && !*done) idle_checkpointed_ = false;  // readers held it; retry later
       }
+    }
+    if (!position_settled_) {
+      // Idle for `wait`: one more write, once per idle spell, so the file
+      // names the replica's state exactly while nothing happens.
+      Status s = SettlePosition();
+      if (!s.ok()) spdlog::warn("{}: storing the position: {}", options_.database, s.message());
     }
     if (stats_.resyncing || !replica_ || replica_->state().page_count == 0) LogWaiting();
     return 0;

@@ -167,14 +167,28 @@ TEST_F(FollowerTest, ResumesFromEitherSideOfACrashAroundTheCommit) {
   const std::string pos_path = ReplicaPositionPath(replica_);
   auto file = LoadReplicaPositionFile(Env::Default(), pos_path);
   ASSERT_TRUE(file.ok());
-  // As left after the last commit: the batch's state is `pending`.
-  ASSERT_TRUE(file->pending.has_value());
-  EXPECT_EQ(file->pending->txid, 2u);
+  // Drain ends with a wait that found nothing, which settles the file: the
+  // last commit is `committed`, nothing `pending`.
+  ASSERT_TRUE(file->committed.has_value());
+  ASSERT_FALSE(file->pending.has_value());
+  EXPECT_EQ(file->committed->txid, 2u);
+  {
+    // A crash right after a commit: the file names the batch `pending` and
+    // the state before it `committed`; the replica holds `pending`.
+    ReplicaPositionFile after = *file;
+    after.pending = after.committed;
+    after.committed->txid = 1;
+    after.committed->checksum ^= 0x5678;
+    ASSERT_TRUE(StoreReplicaPositionFile(Env::Default(), pos_path, after).ok());
+    auto f = Open();
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->stats().txid, 2u);
+  }
   // A crash after the position was written but before the commit: the
   // replica is still at `committed`; here, `pending` names a state it never
   // reached.
   ReplicaPositionFile crashed = *file;
-  crashed.committed = crashed.pending;
+  crashed.pending = crashed.committed;
   crashed.pending->txid = 3;
   crashed.pending->checksum ^= 0x1234;
   crashed.pending->offset += 7;
@@ -328,6 +342,33 @@ TEST_F(FollowerTest, ARestartedProducersSnapshotOfTheSameStateChangesNothing) {
   EXPECT_EQ(f->stats().snapshots, 2u);
   EXPECT_EQ(f->stats().txid, 4u);
   testing::ExpectReplicaHolds(replica_, source_->pages());
+}
+
+// The stream was emptied and a producer restarted from scratch: its snapshot
+// carries a TXID at or below the replica's but another state. It is a reset,
+// applied as a bootstrap, and the frames after it continue the replica.
+TEST_F(FollowerTest, ASnapshotThatIsNotTheReplicasStateResetsTheChain) {
+  testing::Publish(bus_, source_->Next());
+  for (int i = 0; i < 4; i++) Insert(2);
+  auto f = Open();
+  ASSERT_NE(f, nullptr);
+  Drain(*f);
+  ASSERT_EQ(f->stats().txid, 5u);
+  SourceSim other(dir_.Join("other.db"), kDb);
+  other.Exec("CREATE TABLE u(id INTEGER PRIMARY KEY, w TEXT); INSERT INTO u(w) VALUES ('x')");
+  testing::Publish(bus_, other.Next());  // snapshot TXID 1
+  other.Exec("INSERT INTO u(w) SELECT w || 'y' FROM u");
+  testing::Publish(bus_, other.Next());  // TXID 2
+  Drain(*f);
+  EXPECT_EQ(f->stats().txid, 2u);
+  EXPECT_EQ(f->stats().snapshots, 2u);
+  EXPECT_EQ(f->stats().rejected, 0u);
+  testing::ExpectReplicaHolds(replica_, other.pages());
+  // A restart verifies the reset replica against its position.
+  f.reset();
+  f = Open();
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->stats().txid, 2u);
 }
 
 TEST_F(FollowerTest, RefusesReplicasItDidNotWrite) {

@@ -385,6 +385,7 @@ Status Replica::Apply(SequentialFile* ltx) {
     LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, page));
     if (!more) break;
     LTXBUS_RETURN_IF_ERROR(WritePage(pgno, page));
+    pages_written_++;
     if (pgno == 1) {
       pending_.page1 = page;
     } else if (!h.IsSnapshot()) {

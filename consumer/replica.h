@@ -118,6 +118,8 @@ class Replica {
   // (readers may hold it up: that is not an error).
   Result<bool> TruncateCheckpoint();
   uint32_t wal_frames() const { return wal_frames_; }
+  // Pages Apply() has written since Open/Create (for the apply rate).
+  uint64_t pages_written() const { return pages_written_; }
 
  private:
   explicit Replica(ReplicaOptions options);
@@ -148,6 +150,7 @@ class Replica {
   uint32_t data_version_ = 0;
   bool reader_in_txn_ = false;
   uint32_t wal_frames_ = 0;  // reported by the WAL hook after each commit
+  uint64_t pages_written_ = 0;
   std::chrono::steady_clock::time_point last_truncate_{};
   // Set by Verify, consumed by Apply.
   bool verified_ = false;

@@ -8,34 +8,44 @@
 #include <tuple>
 
 #include "base/env.h"
+#include "consumer/archive_layout.h"
 #include "ltx/decoder.h"
 #include "ltx/encoder.h"
 
 namespace ltxbus::testing {
 
-std::string ArchiveFile::Describe() const {
-  return fmt::format("L{} {}-{}", level, ltx::FormatTXID(min_txid), ltx::FormatTXID(max_txid));
+namespace {
+
+// The production form (consumer/archive_layout.h) of a file under a replica
+// directory: the key is the path, so plans map back one to one.
+consumer::ArchiveFile ToConsumer(const ArchiveFile& f) {
+  consumer::ArchiveFile c;
+  c.level = f.level;
+  c.min_txid = f.min_txid;
+  c.max_txid = f.max_txid;
+  c.key = f.path;
+  return c;
 }
+
+std::vector<consumer::ArchiveFile> ToConsumer(const std::vector<ArchiveFile>& files) {
+  std::vector<consumer::ArchiveFile> out;
+  for (const ArchiveFile& f : files) out.push_back(ToConsumer(f));
+  return out;
+}
+
+}  // namespace
+
+std::string ArchiveFile::Describe() const { return ToConsumer(*this).Describe(); }
 
 void PrintTo(const ArchiveFile& file, std::ostream* os) { *os << file.Describe(); }
 
 std::string Summarize(const std::vector<ArchiveFile>& files) {
-  constexpr size_t kEnds = 4;  // files shown at each end of a long list
-  std::string s = fmt::format("{} files: ", files.size());
-  for (size_t i = 0; i < files.size(); ++i) {
-    if (files.size() > 2 * kEnds + 1 && i == kEnds) {
-      s += "..., ";
-      i = files.size() - kEnds - 1;
-      continue;
-    }
-    s += files[i].Describe() + (i + 1 < files.size() ? ", " : "");
-  }
-  return s;
+  return consumer::Summarize(ToConsumer(files));
 }
 
 std::string ArchivePath(const std::string& root, int level, ltx::TXID min_txid,
                         ltx::TXID max_txid) {
-  return fmt::format("{}/ltx/{}/{}", root, level, ltx::FormatFilename(min_txid, max_txid));
+  return root + "/" + consumer::ArchiveLayout("file").Key(level, min_txid, max_txid);
 }
 
 int64_t ModTimeMillis(const std::string& path) {
@@ -114,51 +124,14 @@ void ApplyToImage(const DecodedFile& file, Pages* image) {
 
 Result<std::vector<ArchiveFile>> PlanRestore(const std::vector<ArchiveFile>& files,
                                              std::optional<ltx::TXID> target, bool use_snapshot) {
-  auto allowed = [&](const ArchiveFile& f) { return !target || f.max_txid <= *target; };
-  std::vector<ArchiveFile> plan;
-  ltx::TXID cur = 0;
-  if (use_snapshot) {
-    // The last snapshot in list order that passes the filter.
-    const ArchiveFile* snapshot = nullptr;
-    for (const ArchiveFile& f : files) {
-      if (f.level == kSnapshotLevel && allowed(f)) snapshot = &f;
-    }
-    if (snapshot != nullptr) {
-      plan.push_back(*snapshot);
-      cur = snapshot->max_txid;
-    }
-  }
-  for (;;) {
-    if (target && cur >= *target) break;
-    const ArchiveFile* best = nullptr;
-    for (const ArchiveFile& f : files) {
-      if (f.level == kSnapshotLevel || f.min_txid > cur + 1 || f.max_txid <= cur || !allowed(f)) {
-        continue;
-      }
-      if (best == nullptr || f.max_txid > best->max_txid ||
-          (f.max_txid == best->max_txid &&
-           (f.min_txid < best->min_txid ||
-            (f.min_txid == best->min_txid && f.level > best->level)))) {
-        best = &f;
-      }
-    }
-    if (best == nullptr) break;
-    plan.push_back(*best);
-    cur = best->max_txid;
-  }
-  if (plan.empty()) return Status::NotFound("no files to restore from");
-  if (target && cur != *target) {
-    return Status::NotFound("no chain of files ends at TXID {}", ltx::FormatTXID(*target));
-  }
-  if (!target) {
-    for (const ArchiveFile& f : files) {
-      if (f.level != kSnapshotLevel && f.min_txid > cur + 1) {
-        return Status::Corruption("gap before {}: the plan ends at {}", f.Describe(),
-                                  ltx::FormatTXID(cur));
-      }
-    }
-  }
-  return plan;
+  consumer::RestoreTarget t;
+  t.txid = target;
+  LTXBUS_ASSIGN_OR_RETURN(std::vector<consumer::ArchiveFile> plan,
+                          consumer::PlanRestore(ToConsumer(files), t, use_snapshot));
+  std::vector<ArchiveFile> out;
+  for (const consumer::ArchiveFile& c : plan)
+    out.push_back({c.level, c.min_txid, c.max_txid, c.key});
+  return out;
 }
 
 Pages ChangedPages(const Pages& prev, const Pages& cur, uint32_t page_size) {

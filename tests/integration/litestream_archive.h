@@ -1,6 +1,7 @@
 // Reading and writing Litestream v0.5 file-replica directories
 // (`<root>/ltx/<decimal level>/<min>-<max>.ltx`, docs/ltx-format.md §8) for
-// the interop tests, using only ltxbus's own codec.
+// the interop tests, using only ltxbus's own codec. Layout, summaries and the
+// restore plan come from the production code (consumer/archive_layout.h).
 #pragma once
 
 #include <cstdint>
@@ -10,12 +11,13 @@
 #include <vector>
 
 #include "base/status.h"
+#include "consumer/archive_layout.h"
 #include "ltx/ltx.h"
 #include "tests/support/ltx_builder.h"
 
 namespace ltxbus::testing {
 
-inline constexpr int kSnapshotLevel = 9;
+inline constexpr int kSnapshotLevel = consumer::kSnapshotLevel;
 
 struct ArchiveFile {
   int level = 0;
@@ -53,11 +55,8 @@ Result<DecodedFile> DecodeLtxFile(const std::string& path);
 // does: pages are written, then the image is cut to Commit pages.
 void ApplyToImage(const DecodedFile& file, Pages* image);
 
-// Litestream's restore plan (docs/ltx-format.md §8.7, v0.5.8+): the newest
-// level-9 snapshot with MaxTXID <= target (if `use_snapshot`), then,
-// repeatedly, the file over levels 8..0 that starts at or before cur+1 and
-// reaches furthest (ties: smaller MinTXID, then higher level). Fails where
-// Litestream fails: nothing chosen, a gap, or a target no chain ends at.
+// Litestream's restore plan (docs/ltx-format.md §8.7, v0.5.8+), computed by
+// the production code (consumer::PlanRestore) over these files.
 Result<std::vector<ArchiveFile>> PlanRestore(const std::vector<ArchiveFile>& files,
                                              std::optional<ltx::TXID> target, bool use_snapshot);
 

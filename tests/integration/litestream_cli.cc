@@ -23,7 +23,7 @@ std::string ToolPath(const std::string& name) {
   return tools + "/bin/" + name;
 }
 
-std::vector<std::string> RestoreArgs(const std::string& litestream, const std::string& replica_dir,
+std::vector<std::string> RestoreArgs(const std::string& litestream, const std::string& url,
                                      std::optional<ltx::TXID> txid, const std::string& out_path,
                                      bool dry_run) {
   std::vector<std::string> argv = {litestream, "restore"};
@@ -37,7 +37,7 @@ std::vector<std::string> RestoreArgs(const std::string& litestream, const std::s
   }
   argv.push_back("-o");
   argv.push_back(out_path);
-  argv.push_back("file://" + replica_dir);
+  argv.push_back(url);
   return argv;
 }
 
@@ -80,8 +80,8 @@ Result<std::vector<ArchiveFile>> LitestreamRestorePlan(const std::string& litest
                                                        const std::string& replica_dir,
                                                        std::optional<ltx::TXID> txid,
                                                        const std::string& out_path) {
-  LTXBUS_ASSIGN_OR_RETURN(std::string out,
-                          RunOk(RestoreArgs(litestream, replica_dir, txid, out_path, true)));
+  LTXBUS_ASSIGN_OR_RETURN(std::string out, RunOk(RestoreArgs(litestream, "file://" + replica_dir,
+                                                             txid, out_path, true)));
   nlohmann::json plan = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
   if (plan.is_discarded() || !plan.contains("files") || !plan["files"].is_array()) {
     return Status::Corruption("unexpected dry-run output:\n{}", out);
@@ -102,7 +102,23 @@ Result<std::vector<ArchiveFile>> LitestreamRestorePlan(const std::string& litest
 
 Status LitestreamRestore(const std::string& litestream, const std::string& replica_dir,
                          std::optional<ltx::TXID> txid, const std::string& out_path) {
-  return RunOk(RestoreArgs(litestream, replica_dir, txid, out_path, false)).status();
+  return RunOk(RestoreArgs(litestream, "file://" + replica_dir, txid, out_path, false)).status();
+}
+
+Status LitestreamRestoreUrl(const std::string& litestream, const std::string& url,
+                            std::optional<ltx::TXID> txid, const std::string& out_path,
+                            const std::vector<std::pair<std::string, std::string>>& env) {
+  ProcessOptions o;
+  o.env = env;
+  o.stdout_mode = Stream::kCapture;
+  o.stderr_mode = Stream::kCapture;
+  const std::vector<std::string> argv = RestoreArgs(litestream, url, txid, out_path, false);
+  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, kCommandTimeout, o));
+  if (r.exit_code != 0) {
+    return Status::Internal("`{}` exited with {}:\n{}{}", CommandLine(argv), r.exit_code, r.output,
+                            r.error_output);
+  }
+  return Status::OK();
 }
 
 Status LtxbusApply(const std::string& db, const std::vector<std::string>& files) {

@@ -53,6 +53,12 @@ Result<std::vector<ArchiveFile>> LitestreamRestorePlan(const std::string& litest
 Status LitestreamRestore(const std::string& litestream, const std::string& replica_dir,
                          std::optional<ltx::TXID> txid, const std::string& out_path);
 
+// `litestream restore [-txid T] -o OUT URL` for any replica URL (s3://…?endpoint=…,
+// file://…), with `env` added to its environment (e.g. AWS credentials).
+Status LitestreamRestoreUrl(const std::string& litestream, const std::string& url,
+                            std::optional<ltx::TXID> txid, const std::string& out_path,
+                            const std::vector<std::pair<std::string, std::string>>& env = {});
+
 // `ltxbus ltx apply --db DB FILES...` into a new database file.
 Status LtxbusApply(const std::string& db, const std::vector<std::string>& files);
 // `ltxbus ltx verify -q FILES...` (each file, then the chain in the given order).

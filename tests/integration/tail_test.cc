@@ -240,7 +240,9 @@ TEST_P(TailTest, PositionsBeforeRetentionAreErrors) {
   // The app writes once the producer published its snapshot, so that each
   // transaction is a frame of its own.
   WaitForSource(url, "old.db", db);
-  RunApp(db, {"--seed", "7", "--transactions", "12"});
+  // Paced, so that the frames' bus times differ (the producer publishes a
+  // burst of frames within the same millisecond).
+  RunApp(db, {"--seed", "7", "--transactions", "12", "--pause-ms", "5"});
   const std::vector<RecordedFrame> f = WaitForSource(url, "old.db", db);
   StopProducer(*producer);
   ASSERT_GE(f.size(), 10u);
