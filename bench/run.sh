@@ -5,6 +5,7 @@
 #   bench/run.sh [ltx] [extra ltx_bench flags, e.g. --benchmark_filter=Decode]
 #   bench/run.sh producer [producer_bench flags, e.g. --only rate --reps 5]
 #   bench/run.sh follower [follower_bench flags, e.g. --only nats,apply]
+#   bench/run.sh archive [archive_bench flags, e.g. --only requests --seconds 120]
 #   bench/run.sh all
 #
 # ltx: the LTX codec (ltx_bench), pinned to one core. It rewrites RESULTS.md
@@ -18,6 +19,12 @@
 # Kafka vs Litestream's `restore -f`, and the apply rate (follower_bench, see
 # bench/follower_bench.cc); it replaces only the text between its
 # "<!-- follower_bench: begin/end -->" markers. Not part of `all`.
+# archive: restore throughput of a 1 GiB database from a local and an S3
+# archive (versitygw) vs `litestream restore` and dd, and object-store
+# requests per hour at 10 transactions/s vs `litestream replicate`
+# (archive_bench, see bench/archive_bench.cc); it replaces only the text
+# between its "<!-- archive_bench: begin/end -->" markers. About 10 minutes,
+# ~8 GB of temporary disk. Not part of `all`.
 #
 # LTXBUS_BENCH_BUILD overrides the build directory; LTXBUS_BENCH_CXXFLAGS, if
 # set, becomes CMAKE_CXX_FLAGS (e.g. "-Wno-error=restrict" while GCC 12's -O3
@@ -34,7 +41,7 @@ mkdir -p "$build"
 
 what=ltx
 case "${1:-}" in
-  ltx | producer | follower | all) what="$1"; shift ;;
+  ltx | producer | follower | archive | all) what="$1"; shift ;;
 esac
 [[ "$what" != all || $# -eq 0 ]] || { echo "bench/run.sh all takes no extra flags" >&2; exit 2; }
 
@@ -62,12 +69,12 @@ if [[ "$what" == producer ]]; then
   exit 0
 fi
 
-if [[ "$what" == follower ]]; then
-  build_targets follower_bench
-  [[ -x "$build/bin/follower_bench" ]] ||
-    { echo "bench/run.sh: follower_bench was not built (needs libsqlite3-dev)" >&2; exit 1; }
-  cmd=("$build/bin/follower_bench" --results "$results"
-    --command "bench/run.sh follower${*:+ $*}" "$@")
+if [[ "$what" == follower || "$what" == archive ]]; then
+  build_targets "${what}_bench"
+  [[ -x "$build/bin/${what}_bench" ]] ||
+    { echo "bench/run.sh: ${what}_bench was not built (needs libsqlite3-dev)" >&2; exit 1; }
+  cmd=("$build/bin/${what}_bench" --results "$results"
+    --command "bench/run.sh $what${*:+ $*}" "$@")
   echo "+ ${cmd[*]}" >&2
   "${cmd[@]}" >/dev/null
   exit 0

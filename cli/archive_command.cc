@@ -67,7 +67,13 @@ Status ArchiveOne(const config::ArchiveConfig& c, config::Millis lease_wait,
   o.config = c;
   o.lease_wait = lease_wait;
   LTXBUS_ASSIGN_OR_RETURN(auto archiver, consumer::Archiver::Open(Env::Default(), *bus, *store, o));
-  return archiver->Run(stop);
+  Status s = archiver->Run(stop);
+  // What the archive cost in requests (S3 bills per request), for operators
+  // and bench/archive_bench.
+  const store::RequestCounts r = store->Requests();
+  spdlog::info("archive of '{}' to {}: {} requests (PUT {}, GET {}, HEAD {}, LIST {}, DELETE {})",
+               c.name, store->url(), r.total(), r.put, r.get, r.head, r.list, r.delete_);
+  return s;
 }
 
 Status Archive(const ArchiveOptions& o) {

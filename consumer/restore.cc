@@ -3,10 +3,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "consumer/archive_manifest.h"
 #include "consumer/archive_spool.h"
@@ -22,8 +24,12 @@ namespace {
 // end on a thread while the decoder reads it from the other, so the merged
 // file is never stored. A socket rather than a pipe: send() with
 // MSG_NOSIGNAL turns a reader that gave up into an error, not SIGPIPE.
+// Both directions are buffered: the compactor writes and the decoder reads
+// a page (or a page header) at a time, and a system call per piece cost as
+// much as the rest of a restore (bench/archive_bench).
 class SocketEnd final : public WritableFile, public SequentialFile {
  public:
+  static constexpr size_t kBufferBytes = 256 * 1024;
   explicit SocketEnd(int fd) : fd_(fd) {}
   ~SocketEnd() override { Shut(); }
   void Shut() {
@@ -31,6 +37,36 @@ class SocketEnd final : public WritableFile, public SequentialFile {
     fd_ = -1;
   }
   Status Append(std::span<const uint8_t> data) override {
+    if (out_.size() + data.size() > kBufferBytes) LTXBUS_RETURN_IF_ERROR(Flush());
+    if (data.size() >= kBufferBytes) return Send(data);
+    out_.insert(out_.end(), data.begin(), data.end());
+    return Status::OK();
+  }
+  // Sends what Append buffered; the writer calls it before Shut().
+  Status Flush() {
+    Status s = Send(out_);
+    out_.clear();
+    return s;
+  }
+  Status Sync() override { return Flush(); }
+  Status Close() override { return Flush(); }
+  Result<size_t> Read(std::span<uint8_t> dst) override {
+    if (in_pos_ == in_.size()) {
+      if (dst.size() >= kBufferBytes) return Receive(dst);
+      in_.resize(kBufferBytes);
+      auto n = Receive(in_);
+      in_.resize(n.ok() ? *n : 0);
+      in_pos_ = 0;
+      if (!n.ok()) return n.status();
+    }
+    const size_t n = std::min(dst.size(), in_.size() - in_pos_);
+    std::copy_n(in_.begin() + static_cast<std::ptrdiff_t>(in_pos_), n, dst.begin());
+    in_pos_ += n;
+    return n;
+  }
+
+ private:
+  Status Send(std::span<const uint8_t> data) {
     while (!data.empty()) {
       const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
@@ -39,9 +75,7 @@ class SocketEnd final : public WritableFile, public SequentialFile {
     }
     return Status::OK();
   }
-  Status Sync() override { return Status::OK(); }
-  Status Close() override { return Status::OK(); }
-  Result<size_t> Read(std::span<uint8_t> dst) override {
+  Result<size_t> Receive(std::span<uint8_t> dst) {
     for (;;) {
       const ssize_t n = ::recv(fd_, dst.data(), dst.size(), 0);
       if (n < 0 && errno == EINTR) continue;
@@ -50,8 +84,39 @@ class SocketEnd final : public WritableFile, public SequentialFile {
     }
   }
 
- private:
   int fd_;
+  std::vector<uint8_t> out_;
+  std::vector<uint8_t> in_;
+  size_t in_pos_ = 0;
+};
+
+// Gathers consecutive pages into one write (the merged file comes in page
+// order), so a restore is not one pwrite per page.
+class PageWriter {
+ public:
+  PageWriter(DataFile& file, uint32_t page_size) : file_(file), page_size_(page_size) {}
+  Status Add(uint32_t pgno, std::span<const uint8_t> page) {
+    if (!run_.empty() && (pgno != next_ || run_.size() >= kRunBytes)) {
+      LTXBUS_RETURN_IF_ERROR(Flush());
+    }
+    if (run_.empty()) first_ = pgno;
+    run_.insert(run_.end(), page.begin(), page.end());
+    next_ = pgno + 1;
+    return Status::OK();
+  }
+  Status Flush() {
+    if (run_.empty()) return Status::OK();
+    Status s = file_.WriteAt(uint64_t{first_ - 1} * page_size_, run_);
+    run_.clear();
+    return s;
+  }
+
+ private:
+  static constexpr size_t kRunBytes = 1024 * 1024;
+  DataFile& file_;
+  uint32_t page_size_;
+  uint32_t first_ = 0, next_ = 0;
+  std::vector<uint8_t> run_;
 };
 
 }  // namespace
@@ -88,24 +153,31 @@ Result<RestoreResult> RestorePlanTo(Env* env, store::ObjectStore& store,
                           }));
   LTXBUS_ASSIGN_OR_RETURN(std::vector<SequentialFile*> inputs, AsInputs(spools));
 
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+  // A plan of one file (a snapshot) needs no merge: the decoder reads its
+  // spool directly and verifies it as the compactor would, and no page is
+  // LZ4-compressed again only to be decompressed (most of a restore's CPU).
+  const bool merge = inputs.size() > 1;
+  int fds[2] = {-1, -1};
+  if (merge && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return Status::FromErrno("socketpair", errno);
   }
   SocketEnd reader(fds[0]);
   SocketEnd writer(fds[1]);
   Status merge_status;
-  std::thread merger([&] {
-    ltx::CompactOptions co;
-    co.checksums = ltx::CompactOptions::Checksums::kOff;
-    auto h = ltx::Compact(inputs, &writer, co);
-    if (!h.ok()) merge_status = h.status();
-    writer.Shut();  // end of stream for the decoder
-  });
+  std::thread merger;
+  if (merge) {
+    merger = std::thread([&] {
+      ltx::CompactOptions co;
+      co.checksums = ltx::CompactOptions::Checksums::kOff;
+      auto h = ltx::Compact(inputs, &writer, co);
+      merge_status = h.ok() ? writer.Flush() : h.status();
+      writer.Shut();  // end of stream for the decoder
+    });
+  }
   Status apply_status = [&]() -> Status {
     LTXBUS_ASSIGN_OR_RETURN(auto db, env->OpenDataFile(path, /*create=*/true));
     LTXBUS_RETURN_IF_ERROR(db->Truncate(0));
-    ltx::Decoder dec(&reader);
+    ltx::Decoder dec(merge ? &reader : inputs.front());
     LTXBUS_RETURN_IF_ERROR(dec.DecodeHeader());
     const ltx::Header& h = dec.header();
     if (h.min_txid != 1) {
@@ -116,13 +188,15 @@ Result<RestoreResult> RestorePlanTo(Env* env, store::ObjectStore& store,
     std::vector<uint8_t> page(h.page_size);
     ltx::DatabaseChecksum sum;
     uint32_t pgno = 0;
+    PageWriter out(*db, h.page_size);
     for (;;) {
       LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, page));
       if (!more) break;
-      LTXBUS_RETURN_IF_ERROR(db->WriteAt(uint64_t{pgno - 1} * h.page_size, page));
+      LTXBUS_RETURN_IF_ERROR(out.Add(pgno, page));
       sum.Add(ltx::PageChecksum(pgno, page));
       if (++progress.pages_written % 4096 == 0) report();
     }
+    LTXBUS_RETURN_IF_ERROR(out.Flush());
     LTXBUS_RETURN_IF_ERROR(dec.Finish());
     // The lock page is never in an LTX file; it stays a hole of zeros.
     LTXBUS_RETURN_IF_ERROR(db->Truncate(uint64_t{h.commit} * h.page_size));
@@ -135,7 +209,7 @@ Result<RestoreResult> RestorePlanTo(Env* env, store::ObjectStore& store,
     return Status::OK();
   }();
   reader.Shut();  // unblocks a merger whose reader gave up
-  merger.join();
+  if (merger.joinable()) merger.join();
   if (!merge_status.ok()) return merge_status.WithContext("merging the restore plan");
   LTXBUS_RETURN_IF_ERROR(apply_status.WithContext(path));
   if (result.txid != plan.back().max_txid) {
