@@ -234,9 +234,10 @@ Result<RestoreResults> RunRestore(const Tools& t, const Options& o) {
   const std::string lx_db = dir.Join("app.db"), ls_file_db = dir.Join("ls-file.db"),
                     ls_s3_db = dir.Join("ls-s3.db");
   std::fprintf(stderr, "restore: building a %.0f MiB database\n", double(o.db_bytes) / (1 << 20));
-  LTXBUS_RETURN_IF_ERROR(RunApp(t, {lx_db, "--create", "--transactions", "1"}, 60s).status());
   LTXBUS_RETURN_IF_ERROR(
-      RunApp(t, {lx_db, "--big-bytes", std::to_string(o.db_bytes)}, 900s).status());
+      RunBenchApp(t.app, {lx_db, "--create", "--transactions", "1"}, 60s).status());
+  LTXBUS_RETURN_IF_ERROR(
+      RunBenchApp(t.app, {lx_db, "--big-bytes", std::to_string(o.db_bytes)}, 900s).status());
   for (const std::string& copy : {ls_file_db, ls_s3_db}) {
     std::error_code ec;
     std::filesystem::copy_file(lx_db, copy, ec);
@@ -428,16 +429,11 @@ int Main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   Tools t;
-  const std::string self = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  const BenchPrograms programs = FindPrograms();
   t.source_dir = LTXBUS_BENCH_SOURCE_DIR;
-  t.ltxbus = self + "/ltxbus";
-  t.app = self + "/producer_bench_app";
-  const char* home = std::getenv("HOME");
-  const char* tools = std::getenv("LTXBUS_TOOLS");
-  t.litestream =
-      (tools != nullptr && *tools != '\0' ? std::string(tools)
-                                          : std::string(home ? home : "") + "/.cache/ltxbus") +
-      "/bin/litestream";
+  t.ltxbus = programs.ltxbus;
+  t.app = programs.app;
+  t.litestream = programs.litestream;
   const std::string load = LoadAverage();
   for (auto [slot, name] : {std::pair{&t.nats, "nats"}, std::pair{&t.s3, "versitygw"}}) {
     auto s = Server::Start(t.source_dir, name);

@@ -42,8 +42,7 @@ struct Tools {
 // `env K=V... argv...`: argv with `env` added to its environment (for
 // SpawnLogged, which takes no environment).
 std::vector<std::string> WithEnv(const EnvVars& env, std::vector<std::string> argv);
-Result<std::string> RunApp(const Tools& t, const std::vector<std::string>& args,
-                           std::chrono::seconds timeout);
+
 // Polls `ready` every 100 ms until it says true, fails or `timeout` passes.
 Status WaitUntil(const std::function<Result<bool>()>& ready, std::chrono::seconds timeout,
                  const std::string& what);

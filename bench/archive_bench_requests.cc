@@ -48,7 +48,8 @@ Result<std::vector<RequestsResult>> RunRequests(const Tools& t, const RequestsOp
   LTXBUS_RETURN_IF_ERROR(Env::Default()->CreateDirs(dir.Join("ls")));
   const std::string lx_db = dir.Join("lx/app.db"), ls_db = dir.Join("ls/app.db");
   for (const std::string& db : {lx_db, ls_db}) {
-    LTXBUS_RETURN_IF_ERROR(RunApp(t, {db, "--create", "--transactions", "1"}, 60s).status());
+    LTXBUS_RETURN_IF_ERROR(
+        RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   }
   LTXBUS_ASSIGN_OR_RETURN(const std::string lx_bucket, t.NewBucket("lxreq"));
   LTXBUS_ASSIGN_OR_RETURN(const std::string ls_bucket, t.NewBucket("lsreq"));

@@ -66,17 +66,6 @@ std::vector<std::string> WithEnv(const EnvVars& env, std::vector<std::string> ar
   return out;
 }
 
-Result<std::string> RunApp(const Tools& t, const std::vector<std::string>& args,
-                           std::chrono::seconds timeout) {
-  std::vector<std::string> argv = {t.app};
-  argv.insert(argv.end(), args.begin(), args.end());
-  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout));
-  if (r.exit_code != 0) {
-    return Status::Internal("`{}` failed: {}", CommandLine(argv), r.error_output);
-  }
-  return r.output;
-}
-
 Status WaitUntil(const std::function<Result<bool>()>& ready, std::chrono::seconds timeout,
                  const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

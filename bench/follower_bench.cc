@@ -61,14 +61,6 @@ struct Tools {
   std::unique_ptr<Server> nats, kafka;
 };
 
-Result<std::string> RunApp(const Tools& t, std::vector<std::string> args,
-                           std::chrono::seconds timeout) {
-  args.insert(args.begin(), t.app);
-  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(args, timeout));
-  if (r.exit_code != 0) return Status::Internal("the app failed: {}", r.error_output);
-  return r.output;
-}
-
 // The newest row id in the replica, read as a reader would: each read its own
 // transaction. With `reopen`, each read opens the file afresh and closes it
 // (a connection kept open was seen to stop Litestream v0.5.16's restore -f
@@ -258,7 +250,7 @@ Result<LagResult> RunLag(const Tools& t, const Options& o, Kind k) {
   static int n = 0;
   RunDir dir;
   const std::string db = dir.Join("app.db"), replica = dir.Join("replica.db");
-  LTXBUS_RETURN_IF_ERROR(RunApp(t, {db, "--create", "--transactions", "1"}, 60s).status());
+  LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   LTXBUS_ASSIGN_OR_RETURN(auto procs,
                           StartPipeline(t, o, k, dir, db, replica,
                                         BusUrl(t, k, fmt::format("fb{}x{}", getpid(), ++n)), 0));
@@ -275,10 +267,10 @@ Result<LagResult> RunLag(const Tools& t, const Options& o, Kind k) {
   const Seconds cpu0 = CpuTime(fpid);
   const auto start = Clock::now();
   LTXBUS_ASSIGN_OR_RETURN(std::string out,
-                          RunApp(t,
-                                 {db, "--seconds", fmt::format("{}", o.seconds), "--rate",
-                                  fmt::format("{}", o.rate), "--commit-log", commit_log},
-                                 std::chrono::seconds(static_cast<int>(o.seconds) + 120)));
+                          RunBenchApp(t.app,
+                                      {db, "--seconds", fmt::format("{}", o.seconds), "--rate",
+                                       fmt::format("{}", o.rate), "--commit-log", commit_log},
+                                      std::chrono::seconds(static_cast<int>(o.seconds) + 120)));
   LagResult res;
   res.kind = k;
   res.commits = static_cast<uint64_t>(Field(out, "commits"));
@@ -322,16 +314,17 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o) {
   RunDir dir;
   const std::string db = dir.Join("app.db"), replica = dir.Join("replica.db");
   const std::string url = BusUrl(t, Kind::kNats, fmt::format("fa{}", getpid()));
-  LTXBUS_RETURN_IF_ERROR(RunApp(t, {db, "--create", "--transactions", "1"}, 60s).status());
+  LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   const int port = FreePort();
   LTXBUS_ASSIGN_OR_RETURN(auto procs, StartPipeline(t, o, Kind::kNats, dir, db, replica, url, 0));
   ReplicaReader reader(replica, false);
   if (!WaitForRows(reader, 1, 120s)) return Status::Timeout("the replica never appeared");
   (void)procs.second.Stop(10s);
-  LTXBUS_ASSIGN_OR_RETURN(std::string out, RunApp(t,
-                                                  {db, "--transactions", std::to_string(o.backlog),
-                                                   "--row-bytes", std::to_string(o.row_bytes)},
-                                                  600s));
+  LTXBUS_ASSIGN_OR_RETURN(
+      std::string out, RunBenchApp(t.app,
+                                   {db, "--transactions", std::to_string(o.backlog), "--row-bytes",
+                                    std::to_string(o.row_bytes)},
+                                   600s));
   const auto txns = static_cast<uint64_t>(Field(out, "commits"));
   // Everything published before the follower starts: TXID 1 is the snapshot.
   LTXBUS_ASSIGN_OR_RETURN(auto watcher, Follower::Start(url, "app.db"));
@@ -429,16 +422,11 @@ int Main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   auto want = [&](const std::string& s) { return o.only.find(s) != std::string::npos; };
   Tools t;
-  const std::string self = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  const BenchPrograms programs = FindPrograms();
   t.source_dir = LTXBUS_BENCH_SOURCE_DIR;
-  t.ltxbus = self + "/ltxbus";
-  t.app = self + "/producer_bench_app";
-  const char* home = std::getenv("HOME");
-  const char* tools = std::getenv("LTXBUS_TOOLS");
-  t.litestream =
-      (tools != nullptr && *tools != '\0' ? std::string(tools)
-                                          : std::string(home ? home : "") + "/.cache/ltxbus") +
-      "/bin/litestream";
+  t.ltxbus = programs.ltxbus;
+  t.app = programs.app;
+  t.litestream = programs.litestream;
   const std::string load = LoadAverage();
   auto nats = Server::Start(t.source_dir, "nats");
   if (!nats.ok()) return std::fprintf(stderr, "%s\n", nats.status().ToString().c_str()), 1;

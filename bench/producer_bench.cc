@@ -49,18 +49,6 @@ struct Tools {
   std::unique_ptr<Server> nats, kafka;
 };
 
-Result<std::string> RunApp(const Tools& t, const std::vector<std::string>& args,
-                           std::chrono::seconds timeout) {
-  std::vector<std::string> argv = {t.app};
-  argv.insert(argv.end(), args.begin(), args.end());
-  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout));
-  if (r.exit_code != 0) {
-    return Status::Internal("`{}` exited with {}: {}", CommandLine(argv), r.exit_code,
-                            r.error_output);
-  }
-  return r.output;
-}
-
 std::string BusUrl(const Tools& t, Replicator r) {
   static int counter = 0;
   const std::string name = fmt::format("b{}x{}", getpid(), ++counter);
@@ -144,7 +132,7 @@ Result<RunResult> RunRate(const Tools& t, Replicator r, double seconds, double r
                           std::vector<double>* stored_ms = nullptr) {
   RunDir dir;
   const std::string db = dir.Join("app.db");
-  LTXBUS_RETURN_IF_ERROR(RunApp(t, {db, "--create", "--transactions", "1"}, 60s).status());
+  LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   LTXBUS_ASSIGN_OR_RETURN(Replication rep, StartReplication(t, r, dir, db));
   const pid_t repl_pid = rep.process ? rep.process->pid() : -1;
   const pid_t broker_pid = BrokerPid(t, r);
@@ -160,7 +148,7 @@ Result<RunResult> RunRate(const Tools& t, Replicator r, double seconds, double r
   if (rate > 0) args.insert(args.end(), {"--rate", fmt::format("{}", rate)});
   if (visible_ms != nullptr) args.insert(args.end(), {"--commit-log", commit_log});
   const auto app_start = Clock::now();
-  auto out = RunApp(t, args, std::chrono::seconds(static_cast<int>(seconds) + 120));
+  auto out = RunBenchApp(t.app, args, std::chrono::seconds(static_cast<int>(seconds) + 120));
   const auto app_end = Clock::now();
   if (!out.ok()) {
     StopReplication(rep);
@@ -210,14 +198,14 @@ Result<RunResult> RunRate(const Tools& t, Replicator r, double seconds, double r
 Result<RssResult> RunRss(const Tools& t, Replicator r, int64_t big_bytes) {
   RunDir dir;
   const std::string db = dir.Join("app.db");
-  LTXBUS_RETURN_IF_ERROR(RunApp(t, {db, "--create", "--transactions", "1"}, 60s).status());
+  LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   LTXBUS_ASSIGN_OR_RETURN(Replication rep, StartReplication(t, r, dir, db));
   RssResult res;
   res.replicator = r;
   res.bytes = big_bytes;
   res.hwm_before = ProcStatusBytes(rep.process->pid(), "VmHWM");
   const auto start = Clock::now();
-  auto out = RunApp(t, {db, "--big-bytes", std::to_string(big_bytes)}, 600s);
+  auto out = RunBenchApp(t.app, {db, "--big-bytes", std::to_string(big_bytes)}, 600s);
   const auto committed = Clock::now();
   if (out.ok() && !rep.follower->WaitFor(2, 1200s)) {
     out = Status::Timeout("the 1 GiB frame did not arrive within 20 minutes");
@@ -277,9 +265,9 @@ int Main(int argc, char** argv) {
   if (!t_nats_query.empty() || !t_kafka_query.empty()) {
     o.deviations += fmt::format("bus URL options `{}{}`; ", t_nats_query, t_kafka_query);
   }
-  const std::string self = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  const BenchPrograms programs = FindPrograms();
   t.source_dir = LTXBUS_BENCH_SOURCE_DIR;
-  t.ltxbus = ltxbus_path.empty() ? self + "/ltxbus" : ltxbus_path;
+  t.ltxbus = ltxbus_path.empty() ? programs.ltxbus : ltxbus_path;
   t.app_autocheckpoint = app_autocheckpoint;
   t.app_synchronous = app_synchronous;
   if (!app_synchronous.empty()) {
@@ -293,13 +281,8 @@ int Main(int argc, char** argv) {
     o.deviations += fmt::format("app wal_autocheckpoint={}; ", app_autocheckpoint);
   }
   if (!ltxbus_path.empty()) o.deviations += fmt::format("ltxbus binary {}; ", ltxbus_path);
-  t.app = self + "/producer_bench_app";
-  const char* home = std::getenv("HOME");
-  const char* tools = std::getenv("LTXBUS_TOOLS");
-  t.litestream =
-      (tools != nullptr && *tools != '\0' ? std::string(tools)
-                                          : std::string(home ? home : "") + "/.cache/ltxbus") +
-      "/bin/litestream";
+  t.app = programs.app;
+  t.litestream = programs.litestream;
   auto nats = Server::Start(t.source_dir, "nats");
   auto kafka = Server::Start(t.source_dir, "kafka");
   if (!nats.ok() || !kafka.ok()) {

@@ -213,4 +213,26 @@ Status ReplaceMarkedSection(const std::string& path, std::string_view begin, std
   return WriteFileAtomic(Env::Default(), path, AsBytes(text));
 }
 
+BenchPrograms FindPrograms() {
+  const std::string self = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  const char* home = std::getenv("HOME");
+  const char* tools = std::getenv("LTXBUS_TOOLS");
+  const std::string tools_dir = tools != nullptr && *tools != '\0'
+                                    ? std::string(tools)
+                                    : std::string(home ? home : "") + "/.cache/ltxbus";
+  return {self + "/ltxbus", self + "/producer_bench_app", tools_dir + "/bin/litestream"};
+}
+
+Result<std::string> RunBenchApp(const std::string& app, const std::vector<std::string>& args,
+                                std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {app};
+  argv.insert(argv.end(), args.begin(), args.end());
+  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout));
+  if (r.exit_code != 0) {
+    return Status::Internal("`{}` exited with {}: {}", CommandLine(argv), r.exit_code,
+                            r.error_output);
+  }
+  return r.output;
+}
+
 }  // namespace ltxbus::bench

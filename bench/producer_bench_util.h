@@ -123,4 +123,15 @@ std::string UtcNow();
 Status ReplaceMarkedSection(const std::string& path, std::string_view begin, std::string_view end,
                             const std::string& section, const std::string& heading = "");
 
+// The programs the benchmarks drive: ltxbus and producer_bench_app beside
+// the running benchmark, and Litestream where scripts/install-deps.sh puts it
+// (${LTXBUS_TOOLS:-~/.cache/ltxbus}/bin).
+struct BenchPrograms {
+  std::string ltxbus, app, litestream;
+};
+BenchPrograms FindPrograms();
+// Runs bench/producer_bench_app with `args`: its output, or why it failed.
+Result<std::string> RunBenchApp(const std::string& app, const std::vector<std::string>& args,
+                                std::chrono::seconds timeout);
+
 }  // namespace ltxbus::bench
