@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <tuple>
 
 #include "store/time_format.h"
@@ -70,28 +71,49 @@ std::optional<ArchiveFile> ArchiveLayout::ParseKey(std::string_view key) const {
   return std::nullopt;
 }
 
+Status ReadCreatedAt(store::ObjectStore& store, ArchiveFile* f) {
+  // The file store's mtime is the timestamp already (a listing returns it);
+  // elsewhere it is metadata that only a HEAD returns.
+  if (store.kind() == "file") return Status::OK();
+  LTXBUS_ASSIGN_OR_RETURN(store::ObjectInfo full, store.Stat(f->key));
+  auto it = full.metadata.find(std::string(store::kTimestampMetadataKey));
+  if (it != full.metadata.end()) {
+    LTXBUS_ASSIGN_OR_RETURN(f->timestamp_ms, store::ParseTimestamp(it->second));
+  }
+  return Status::OK();
+}
+
+Result<std::vector<ArchiveFile>> ListLevel(store::ObjectStore& store, const ArchiveLayout& layout,
+                                           int level, bool timestamps, ltx::TXID after_txid) {
+  store::ListOptions options;
+  // Keys print TXIDs in fixed-width hex, so key order is TXID order: this
+  // key sorts after every file starting at or before `after_txid`.
+  if (after_txid > 0) {
+    options.start_after = layout.Key(level, after_txid, std::numeric_limits<ltx::TXID>::max());
+  }
+  LTXBUS_ASSIGN_OR_RETURN(std::vector<store::ObjectInfo> infos,
+                          store.List(layout.LevelPrefix(level), options));
+  std::vector<ArchiveFile> files;
+  for (const store::ObjectInfo& info : infos) {
+    std::optional<ArchiveFile> f = layout.ParseKey(info.key);
+    if (!f || f->level != level || f->min_txid <= after_txid) continue;  // leftover or foreign
+    f->size = info.size;
+    f->timestamp_ms = info.last_modified_ms;
+    if (timestamps) LTXBUS_RETURN_IF_ERROR(ReadCreatedAt(store, &*f));
+    files.push_back(std::move(*f));
+  }
+  SortArchiveFiles(&files);
+  return files;
+}
+
 Result<std::vector<ArchiveFile>> ListArchive(store::ObjectStore& store, const ArchiveLayout& layout,
                                              bool timestamps) {
   std::vector<ArchiveFile> files;
   for (int level = 0; level <= kMaxLevel; level++) {
-    LTXBUS_ASSIGN_OR_RETURN(std::vector<store::ObjectInfo> infos,
-                            store.List(layout.LevelPrefix(level)));
-    for (const store::ObjectInfo& info : infos) {
-      std::optional<ArchiveFile> f = layout.ParseKey(info.key);
-      if (!f || f->level != level) continue;  // a leftover or foreign key, as Litestream skips
-      f->size = info.size;
-      f->timestamp_ms = info.last_modified_ms;
-      // The file store's mtime is the timestamp already; elsewhere it is
-      // metadata that only a HEAD returns.
-      if (timestamps && store.kind() != "file") {
-        LTXBUS_ASSIGN_OR_RETURN(store::ObjectInfo full, store.Stat(info.key));
-        auto it = full.metadata.find(std::string(store::kTimestampMetadataKey));
-        if (it != full.metadata.end()) {
-          LTXBUS_ASSIGN_OR_RETURN(f->timestamp_ms, store::ParseTimestamp(it->second));
-        }
-      }
-      files.push_back(std::move(*f));
-    }
+    LTXBUS_ASSIGN_OR_RETURN(std::vector<ArchiveFile> at,
+                            ListLevel(store, layout, level, timestamps));
+    files.insert(files.end(), std::make_move_iterator(at.begin()),
+                 std::make_move_iterator(at.end()));
   }
   SortArchiveFiles(&files);
   return files;

@@ -67,9 +67,16 @@ class ArchiveLayout {
   bool s3_;
 };
 
-// Every LTX file in the archive (one LIST per level), sorted. With
-// `timestamps`, each file's CreatedAt is read as Litestream reads it (a HEAD
-// per file for its litestream-timestamp metadata, else the store's time).
+// Sets f->timestamp_ms to the file's CreatedAt as Litestream reads it: the
+// litestream-timestamp metadata (a HEAD) where there is any; a file listed
+// from a `file://` store has it already (its mtime).
+Status ReadCreatedAt(store::ObjectStore& store, ArchiveFile* f);
+// The LTX files of one level (one LIST), sorted, starting after `after_txid`
+// if given (files whose MinTXID is greater); with `timestamps`, each file's
+// ReadCreatedAt (else the store's time).
+Result<std::vector<ArchiveFile>> ListLevel(store::ObjectStore& store, const ArchiveLayout& layout,
+                                           int level, bool timestamps, ltx::TXID after_txid = 0);
+// Every LTX file in the archive (one LIST per level), sorted.
 Result<std::vector<ArchiveFile>> ListArchive(store::ObjectStore& store, const ArchiveLayout& layout,
                                              bool timestamps);
 

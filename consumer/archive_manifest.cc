@@ -127,8 +127,40 @@ Result<std::vector<ArchiveFile>> ArchiveFiles(store::ObjectStore& store,
                                               bool* from_manifest) {
   LTXBUS_ASSIGN_OR_RETURN(std::optional<StoredManifest> m, LoadManifest(store, layout));
   if (from_manifest != nullptr) *from_manifest = m.has_value();
-  if (m) return m->manifest.files;
-  return ListArchive(store, layout, need_timestamps);
+  if (!m) return ListArchive(store, layout, need_timestamps);
+  LTXBUS_ASSIGN_OR_RETURN(std::vector<ArchiveFile> tail,
+                          UnnamedL0Tail(store, layout, m->manifest.last_txid(), need_timestamps));
+  std::vector<ArchiveFile> files = std::move(m->manifest.files);
+  files.insert(files.end(), tail.begin(), tail.end());
+  SortArchiveFiles(&files);
+  return files;
+}
+
+Result<std::vector<ArchiveFile>> UnnamedL0Tail(store::ObjectStore& store,
+                                               const ArchiveLayout& layout, ltx::TXID after_txid,
+                                               bool timestamps) {
+  if (after_txid == 0) return std::vector<ArchiveFile>();  // a new archive starts with level 9
+  LTXBUS_ASSIGN_OR_RETURN(std::vector<ArchiveFile> listed,
+                          ListLevel(store, layout, 0, /*timestamps=*/false, after_txid));
+  // The chain from after_txid + 1: at each step the file that starts there
+  // and reaches furthest (two archivers' overlapping files, after a lease
+  // takeover, hold the same transactions). A gap ends it: what follows is
+  // left by an older run and no restore may use it.
+  std::vector<ArchiveFile> tail;
+  ltx::TXID cur = after_txid;
+  for (;;) {
+    const ArchiveFile* best = nullptr;
+    for (const ArchiveFile& f : listed) {
+      if (f.min_txid == cur + 1 && (best == nullptr || f.max_txid > best->max_txid)) best = &f;
+    }
+    if (best == nullptr) break;
+    tail.push_back(*best);
+    cur = best->max_txid;
+  }
+  if (timestamps) {
+    for (ArchiveFile& f : tail) LTXBUS_RETURN_IF_ERROR(ReadCreatedAt(store, &f));
+  }
+  return tail;
 }
 
 }  // namespace ltxbus::consumer

@@ -59,8 +59,21 @@ Result<std::optional<StoredManifest>> LoadManifest(store::ObjectStore& store,
 Result<std::string> StoreManifest(store::ObjectStore& store, const Manifest& manifest,
                                   const std::string& if_match);
 
-// The files a restore plans from: the manifest's list when there is one (no
-// LIST), else a listing (with timestamps read when `need_timestamps`).
+// The level-0 files written after the manifest's newest TXID (`after_txid`)
+// that continue it without a gap: the archiver uploads each L0 file at once
+// but names it in the manifest only at its next manifest write (a compaction,
+// retention or the lease renewal, every lease-ttl/3), so these hold the
+// newest seconds of the archive. One LIST; with `timestamps`, a HEAD per file
+// (S3, NATS). Their post-apply checksums are unknown (0): the files are
+// NoChecksum and only the manifest records the stream's.
+Result<std::vector<ArchiveFile>> UnnamedL0Tail(store::ObjectStore& store,
+                                               const ArchiveLayout& layout, ltx::TXID after_txid,
+                                               bool timestamps);
+
+// The files a restore plans from: the manifest's list plus its unnamed L0
+// tail when there is a manifest (one LIST, of level 0, whatever the archive's
+// size), else a listing of every level (with timestamps read when
+// `need_timestamps`).
 Result<std::vector<ArchiveFile>> ArchiveFiles(store::ObjectStore& store,
                                               const ArchiveLayout& layout, bool need_timestamps,
                                               bool* from_manifest = nullptr);

@@ -68,6 +68,7 @@ Result<std::unique_ptr<Archiver>> Archiver::Open(Env* env, bus::Bus& bus, store:
   }
   std::unique_ptr<Archiver> a(new Archiver(env, store, std::move(options)));
   LTXBUS_RETURN_IF_ERROR(a->TakeLease());
+  LTXBUS_RETURN_IF_ERROR(a->AdoptUnnamedTail());
   LTXBUS_RETURN_IF_ERROR(a->OpenStream(bus));
   return a;
 }
@@ -137,6 +138,22 @@ Status Archiver::TakeLease() {
   return Status::OK();
 }
 
+// An earlier run may have uploaded L0 files after its last manifest write
+// (kill -9, a lost lease). They hold exactly the stream's transactions, so
+// they are kept rather than written again: the stream is re-read from the
+// manifest's position, which verifies the chain through them and supplies
+// what the files cannot (each one's post-apply checksum and bus position),
+// and each is named once the stream has passed its last TXID.
+Status Archiver::AdoptUnnamedTail() {
+  LTXBUS_ASSIGN_OR_RETURN(adopted_,
+                          UnnamedL0Tail(store_, layout_, last_txid_, /*timestamps=*/false));
+  if (!adopted_.empty()) {
+    spdlog::info("{}: {} written after the last manifest; re-reading the stream through them",
+                 store_.url(), Summarize(adopted_));
+  }
+  return Status::OK();
+}
+
 Status Archiver::OpenStream(bus::Bus& bus) {
   StreamOptions o;
   o.stop = StopAt::Never();
@@ -191,6 +208,7 @@ Status Archiver::Step(Millis timeout) {
 Status Archiver::Ingest(Transaction tx) {
   if (tx.txid() <= last_txid_) return Status::OK();  // delivered again after a restart
   if (tx.snapshot()) {
+    adopted_.clear();  // left behind by the snapshot's restart of the chain
     LTXBUS_RETURN_IF_ERROR(Flush());
     return WriteSnapshotFrame(tx);
   }
@@ -212,6 +230,21 @@ Status Archiver::Ingest(Transaction tx) {
         "the archive is at {:016x} after TXID {}; archiving stopped",
         options_.config.name, ltx::FormatTXID(tx.min_txid()), tx.header().pre_apply_checksum,
         last_checksum_, ltx::FormatTXID(last_txid_));
+  }
+  if (!adopted_.empty()) {
+    // Archived already, by an earlier run.
+    last_txid_ = tx.txid();
+    last_checksum_ = tx.post_apply_checksum();
+    last_position_ = tx.position();
+    if (tx.txid() == adopted_.front().max_txid) {
+      ArchiveFile f = std::move(adopted_.front());
+      adopted_.erase(adopted_.begin());
+      f.post_apply_checksum = tx.post_apply_checksum();
+      f.timestamp_ms = tx.header().timestamp_ms;  // an L0 file's is its last transaction's
+      manifest_.files.push_back(std::move(f));
+      manifest_.position = tx.position().ToString();
+    }
+    return Status::OK();
   }
   Pending p;
   LTXBUS_ASSIGN_OR_RETURN(p.ltx, Spool::Create());
@@ -265,12 +298,34 @@ Status Archiver::Flush() {
                           ltx::ParsePageEncoding(options_.config.page_encoding));
   LTXBUS_ASSIGN_OR_RETURN(ltx::Header h, ltx::Compact(inputs, spool.get(), co));
   LTXBUS_RETURN_IF_ERROR(spool->Rewind());
+  // Never upload on a lease that may have lapsed: a stalled archiver learns
+  // here, from the conditional manifest write, that another took over.
+  LTXBUS_RETURN_IF_ERROR(RenewLeaseIfDue(env_->NowUnixMillis()));
   LTXBUS_ASSIGN_OR_RETURN(ArchiveFile f,
                           Upload(0, *spool, h, spool->size(), pending_.back().post_apply));
+  // Named in the manifest at its next write; until then restores find it by
+  // the one LIST of UnnamedL0Tail. A manifest write per L0 file would double
+  // the archive's steady-state requests.
+  KeepLocalCopy(f, std::move(spool));
   manifest_.files.push_back(std::move(f));
   manifest_.position = pending_.back().position.ToString();
   pending_.clear();
-  return Commit();
+  return Status::OK();
+}
+
+void Archiver::KeepLocalCopy(const ArchiveFile& f, std::unique_ptr<Spool> spool) {
+  if (local_l0_bytes_ + spool->size() > kLocalL0Bytes) return;  // downloaded when compacted
+  local_l0_bytes_ += spool->size();
+  local_l0_[f.key] = std::move(spool);
+}
+
+void Archiver::DropLocalCopies(const std::vector<ArchiveFile>& files) {
+  for (const ArchiveFile& f : files) {
+    auto it = local_l0_.find(f.key);
+    if (it == local_l0_.end()) continue;
+    local_l0_bytes_ -= it->second->size();
+    local_l0_.erase(it);
+  }
 }
 
 Result<ArchiveFile> Archiver::Upload(int level, SequentialFile& ltx_file, const ltx::Header& header,
@@ -323,9 +378,20 @@ Status Archiver::Commit(const std::vector<ArchiveFile>& victims) {
 }
 
 Result<ArchiveFile> Archiver::Merge(const std::vector<ArchiveFile>& inputs, int level) {
-  LTXBUS_ASSIGN_OR_RETURN(auto spools,
-                          DownloadFiles(store_, inputs, options_.download_parallelism));
-  LTXBUS_ASSIGN_OR_RETURN(std::vector<SequentialFile*> in, AsInputs(spools));
+  // L0 files this run uploaded are still here; only the rest are downloaded.
+  std::vector<ArchiveFile> missing;
+  for (const ArchiveFile& f : inputs) {
+    if (!local_l0_.contains(f.key)) missing.push_back(f);
+  }
+  LTXBUS_ASSIGN_OR_RETURN(auto downloaded,
+                          DownloadFiles(store_, missing, options_.download_parallelism));
+  std::vector<SequentialFile*> in;
+  for (size_t i = 0, next = 0; i < inputs.size(); i++) {
+    auto it = local_l0_.find(inputs[i].key);
+    Spool* spool = it != local_l0_.end() ? it->second.get() : downloaded[next++].get();
+    LTXBUS_RETURN_IF_ERROR(spool->Rewind());
+    in.push_back(spool);
+  }
   LTXBUS_ASSIGN_OR_RETURN(auto out, Spool::Create());
   ltx::CompactOptions co;
   co.checksums = ltx::CompactOptions::Checksums::kOff;
@@ -340,50 +406,73 @@ Result<ArchiveFile> Archiver::Merge(const std::vector<ArchiveFile>& inputs, int 
   return Upload(level, *out, *h, out->size(), inputs.back().post_apply_checksum);
 }
 
+// Compactions and snapshots that are due, then, with them or at a lease
+// renewal, retention; and one manifest write for all of it. The manifest is
+// written only here (and for a snapshot frame, and at Close), so in steady
+// state the archive costs one PUT per L0 file plus a few per compaction and
+// lease renewal, and no LIST.
 Status Archiver::Maintain(int64_t now_ms) {
   const config::ArchiveConfig& c = options_.config;
+  bool changed = false;
   for (size_t l = 1; l <= c.levels.size(); l++) {
     const int level = static_cast<int>(l);
     if (Due(manifest_.compacted_ms[level], c.levels[l - 1], now_ms)) {
-      LTXBUS_RETURN_IF_ERROR(Compact(level, now_ms));
+      LTXBUS_ASSIGN_OR_RETURN(bool compacted, Compact(level, now_ms));
+      changed = changed || compacted;
     }
   }
   if (Due(manifest_.compacted_ms[kSnapshotLevel], c.snapshot_interval, now_ms)) {
-    LTXBUS_RETURN_IF_ERROR(Snapshot(now_ms));
+    LTXBUS_ASSIGN_OR_RETURN(bool snapshot, Snapshot(now_ms));
+    changed = changed || snapshot;
   }
-  LTXBUS_RETURN_IF_ERROR(Retain(now_ms));
-  // Renew the lease when a third of it is left and nothing else wrote the manifest.
-  if (now_ms >= manifest_.lease_expires_ms - c.lease_ttl.count() * 2 / 3) return Commit();
-  return Status::OK();
+  const bool renewal_due = LeaseRenewalDue(now_ms);
+  if (!changed && !renewal_due) return Status::OK();
+  // Retention with every compaction (L0 files expire one per sync interval,
+  // so they go in batches), and at renewals too so an idle archive is trimmed.
+  std::vector<ArchiveFile> victims;
+  if (changed || now_ms - last_retention_ms_ >= c.levels.front().count()) {
+    victims = RetentionVictims(now_ms);
+    last_retention_ms_ = now_ms;
+  }
+  return Commit(victims);
 }
 
-Status Archiver::Compact(int level, int64_t now_ms) {
-  manifest_.compacted_ms[level] = now_ms;
+bool Archiver::LeaseRenewalDue(int64_t now_ms) const {
+  // Renewed when a third of it is left: two chances before it lapses.
+  return now_ms >= manifest_.lease_expires_ms - options_.config.lease_ttl.count() * 2 / 3;
+}
+
+Status Archiver::RenewLeaseIfDue(int64_t now_ms) {
+  return LeaseRenewalDue(now_ms) ? Commit() : Status::OK();
+}
+
+Result<bool> Archiver::Compact(int level, int64_t now_ms) {
+  manifest_.compacted_ms[level] = now_ms;  // recorded with the next manifest write
   const auto runs = CompactionRuns(manifest_.files, level);
-  if (runs.empty()) return Status::OK();  // recorded with the next manifest write
   for (const auto& run : runs) {
     LTXBUS_ASSIGN_OR_RETURN(ArchiveFile f, Merge(run, level));
     spdlog::info("{}: compacted {} into {}", store_.url(), Summarize(run), f.Describe());
     manifest_.files.push_back(std::move(f));
+    if (level == 1) DropLocalCopies(run);
   }
-  return Commit();
+  return !runs.empty();
 }
 
-Status Archiver::Snapshot(int64_t now_ms) {
+Result<bool> Archiver::Snapshot(int64_t now_ms) {
   manifest_.compacted_ms[kSnapshotLevel] = now_ms;
   ltx::TXID newest = 0;
   for (const ArchiveFile& f : FilesAtLevel(manifest_.files, kSnapshotLevel)) {
     newest = std::max(newest, f.max_txid);
   }
-  if (manifest_.last_txid() <= newest) return Status::OK();
+  if (manifest_.last_txid() <= newest) return false;
   LTXBUS_ASSIGN_OR_RETURN(std::vector<ArchiveFile> plan, PlanRestore(manifest_.files, {}));
   LTXBUS_ASSIGN_OR_RETURN(ArchiveFile f, Merge(plan, kSnapshotLevel));
   spdlog::info("{}: snapshot {}", store_.url(), f.Describe());
   manifest_.files.push_back(std::move(f));
-  return Commit();
+  return true;
 }
 
-Status Archiver::Retain(int64_t now_ms) {
+std::vector<ArchiveFile> Archiver::RetentionVictims(int64_t now_ms) {
   RetentionSettings r;
   r.snapshot_retention = options_.config.snapshot_retention;
   r.l0_retention = options_.config.l0_retention;
@@ -391,8 +480,8 @@ Status Archiver::Retain(int64_t now_ms) {
   for (ArchiveFile& f : L0RetentionVictims(Without(manifest_.files, victims), r, now_ms)) {
     victims.push_back(std::move(f));
   }
-  if (victims.empty()) return Status::OK();
-  return Commit(victims);
+  DropLocalCopies(victims);
+  return victims;
 }
 
 Status Archiver::Close() {

@@ -12,17 +12,21 @@
 //    with the litestream-timestamp metadata. A snapshot frame becomes a
 //    level-9 file: a restore starts from it.
 //  - Levels, snapshots and retention as in consumer/archive_levels.h.
-//  - The manifest (consumer/archive_manifest.h) is written after each change
-//    with a conditional write; it is the lease. Objects are written before the
-//    manifest that names them and deleted after the manifest that drops them,
-//    so a crash (kill -9) at any point leaves every file the manifest names
-//    in place; at worst objects no manifest names, which are rewritten or
-//    harmless.
-//  - Resume: from the manifest's last TXID and bus position; never a gap.
+//  - The manifest (consumer/archive_manifest.h) is written with a
+//    conditional write after compactions, snapshots and retention, and at
+//    least every lease-ttl/3; it is the lease. L0 files are named at the next
+//    write (restores find the newer ones with one LIST, UnnamedL0Tail).
+//    Objects are written before the manifest that names them and deleted
+//    after the manifest that drops them, so a crash (kill -9) at any point
+//    leaves every file the manifest names in place; at worst objects no
+//    manifest names, which are adopted, rewritten or harmless.
+//  - Resume: from the manifest's bus position, re-reading (and verifying)
+//    the stream through the L0 files uploaded after it; never a gap.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +36,7 @@
 #include "bus/bus.h"
 #include "config/config.h"
 #include "consumer/archive_manifest.h"
+#include "consumer/archive_spool.h"
 #include "consumer/transaction_stream.h"
 #include "ltx/ltx.h"
 #include "store/object_store.h"
@@ -77,10 +82,16 @@ class Archiver {
   Status Ingest(Transaction tx);
   Status Flush();
   Status WriteSnapshotFrame(const Transaction& tx);
+  Status AdoptUnnamedTail();
   Status Maintain(int64_t now_ms);
-  Status Compact(int level, int64_t now_ms);
-  Status Snapshot(int64_t now_ms);
-  Status Retain(int64_t now_ms);
+  bool LeaseRenewalDue(int64_t now_ms) const;
+  Status RenewLeaseIfDue(int64_t now_ms);
+  // True if something was written (the manifest is not).
+  Result<bool> Compact(int level, int64_t now_ms);
+  Result<bool> Snapshot(int64_t now_ms);
+  std::vector<ArchiveFile> RetentionVictims(int64_t now_ms);
+  void KeepLocalCopy(const ArchiveFile& f, std::unique_ptr<Spool> spool);
+  void DropLocalCopies(const std::vector<ArchiveFile>& files);
   // Merges `inputs` (archive files, in TXID order) into one file at `level`.
   Result<ArchiveFile> Merge(const std::vector<ArchiveFile>& inputs, int level);
   Result<ArchiveFile> Upload(int level, SequentialFile& ltx_file, const ltx::Header& header,
@@ -98,6 +109,13 @@ class Archiver {
   struct Pending;
   std::vector<Pending> pending_;
   int64_t pending_since_ms_ = 0;
+  // L0 files an earlier run uploaded but never named (AdoptUnnamedTail).
+  std::vector<ArchiveFile> adopted_;
+  // This run's L0 files until L1 merges them, so compaction downloads none.
+  static constexpr uint64_t kLocalL0Bytes = uint64_t{256} << 20;
+  std::map<std::string, std::unique_ptr<Spool>> local_l0_;
+  uint64_t local_l0_bytes_ = 0;
+  int64_t last_retention_ms_ = 0;
   ltx::TXID last_txid_ = 0;
   ltx::Checksum last_checksum_ = 0;
   Position last_position_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "consumer/archive_levels.h"
 #include "consumer/restore.h"
@@ -114,14 +115,14 @@ class ArchiverTest : public ::testing::Test {
     ASSERT_EQ(a.archived_txid(), txid);
   }
 
-  Pages RestoreTo(const RestoreTarget& target) {
+  Pages RestoreTo(const RestoreTarget& target, bool expect_checksum = true) {
     RestoreOptions o;
     o.output = dir_.Join("restored.db");
     o.target = target;
     auto r = Restore(Env::Default(), *store_, o);
     EXPECT_TRUE(r.ok()) << target.Describe() << ": " << r.status().ToString();
     if (!r.ok()) return {};
-    EXPECT_TRUE(r->checksum_checked);
+    EXPECT_EQ(r->checksum_checked, expect_checksum) << target.Describe();
     // The test's pages are not SQLite's, so split the file by the known page size.
     auto bytes = ReadFileToString(Env::Default(), o.output);
     EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
@@ -262,6 +263,90 @@ TEST_F(ArchiverTest, ASecondArchiverIsFencedUntilTheFirstReleases) {
   Publish(6, 8);
   ArchiveUntil(**second, 8);
   // The first archiver, had it kept running, is fenced at its next write.
+  ExpectEveryTxidRestores(1, 8);
+}
+
+// Steady state: one PUT per L0 file and nothing else until a compaction or
+// the lease renewal is due; restores find the unnamed files with one LIST;
+// after a crash the next archiver adopts them instead of writing them again.
+TEST_F(ArchiverTest, NamesL0FilesLazilyAndAdoptsThemAfterACrash) {
+  Publish(1, 20);
+  ArchiverOptions o = Options();
+  // Due at wall-clock multiples: these never come during the test.
+  o.config.levels = {Millis(24 * 3600000)};
+  o.config.snapshot_interval = Millis(48 * 3600000);
+  {
+    auto a = Archiver::Open(Env::Default(), bus_, *store_, o);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ArchiveUntil(**a, 1);
+    const store::RequestCounts before = store_->Requests();
+    ArchiveUntil(**a, 20);
+    const store::RequestCounts after = store_->Requests();
+    EXPECT_EQ(after.put - before.put, 19u) << "one PUT per L0 file, no manifest writes";
+    EXPECT_EQ(after.total() - after.put, before.total() - before.put) << "nothing else";
+    // Restores see the unnamed files (without the stream's checksums).
+    ExpectEveryTxidRestores(1, 1);
+    EXPECT_EQ(lt::DiffPages(history_.states[15], RestoreTo({15, std::nullopt}, false)), "");
+    EXPECT_EQ(lt::DiffPages(history_.states[20], RestoreTo({}, false)), "");
+    ExpectVerifies();
+    // kill -9: no Close, the manifest still names only the snapshot.
+  }
+  Publish(21, 30);
+  auto a = Archiver::Open(Env::Default(), bus_, *store_, o);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  const store::RequestCounts before = store_->Requests();
+  ArchiveUntil(**a, 30);
+  EXPECT_EQ(store_->Requests().put - before.put, 10u) << "TXIDs 2-20 were not written again";
+  ASSERT_TRUE((*a)->Close().ok());
+  const std::vector<ArchiveFile> l0 = FilesAtLevel((*a)->manifest().files, 0);
+  ASSERT_EQ(l0.size(), 29u) << Summarize((*a)->manifest().files);
+  for (const ArchiveFile& f : l0) {
+    EXPECT_EQ(f.post_apply_checksum, lt::ChecksumOf(history_.states[f.max_txid])) << f.Describe();
+    EXPECT_EQ(f.timestamp_ms, kBaseTime + static_cast<int64_t>(f.max_txid) * 1000) << f.Describe();
+  }
+  ExpectEveryTxidRestores(1, 30);
+  ExpectVerifies();
+}
+
+TEST_F(ArchiverTest, CompactsItsOwnL0FilesWithoutDownloadingThem) {
+  Publish(1, 20);
+  ArchiverOptions o = Options();
+  o.config.levels = {Millis(1)};
+  o.config.snapshot_interval = Millis(24 * 3600000);
+  auto a = Archiver::Open(Env::Default(), bus_, *store_, o);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ArchiveUntil(**a, 1);
+  const uint64_t gets = store_->Requests().get;
+  ArchiveUntil(**a, 20);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE((*a)->Step(Millis(2)).ok());
+  ASSERT_TRUE((*a)->Close().ok());
+  EXPECT_FALSE(FilesAtLevel((*a)->manifest().files, 1).empty());
+  EXPECT_EQ(store_->Requests().get, gets);
+  ExpectEveryTxidRestores(1, 20);
+}
+
+// An archiver that stalled past its lease and was replaced learns it from
+// the conditional manifest write it makes before its next upload.
+TEST_F(ArchiverTest, AStalledArchiverUploadsNothingOnceItsLeaseWasTaken) {
+  Publish(1, 5);
+  ArchiverOptions o = Options();
+  o.config.lease_ttl = Millis(300);
+  auto first = Archiver::Open(Env::Default(), bus_, *store_, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ArchiveUntil(**first, 5);
+  std::this_thread::sleep_for(Millis(400));  // the stall: the lease lapses
+  owner_ = "test/2/2";
+  auto second = Archiver::Open(Env::Default(), bus_, *store_, Options());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  Publish(6, 8);
+  Status s;
+  for (int i = 0; i < 100 && s.ok(); i++) s = (*first)->Step(Millis(5));
+  EXPECT_EQ(s.code(), Status::Code::kConflict) << s.ToString();
+  StringSink sink;
+  EXPECT_TRUE(
+      store_->Get("ltx/0/0000000000000006-0000000000000006.ltx", sink).status().IsNotFound());
+  ArchiveUntil(**second, 8);
+  ASSERT_TRUE((*second)->Close().ok());
   ExpectEveryTxidRestores(1, 8);
 }
 

@@ -70,7 +70,7 @@ TEST_F(ArchiveTest, RestoresEqualThePrimaryAtCapturedTxidsAndTimesFromEveryBacke
   }
 }
 
-TEST_F(ArchiveTest, RestoresReadTheManifestInsteadOfListing) {
+TEST_F(ArchiveTest, RestoresReadTheManifestInsteadOfListingEveryLevel) {
   const Recording& r = SharedRecording();
   ASSERT_FALSE(HasFailure());
   for (const std::string& url : {r.archives.s3, r.archives.nats}) {
@@ -82,7 +82,8 @@ TEST_F(ArchiveTest, RestoresReadTheManifestInsteadOfListing) {
     EXPECT_FALSE(consumer::FilesAtLevel(files, 1).empty()) << consumer::Summarize(files);
     EXPECT_FALSE(consumer::FilesAtLevel(files, 2).empty()) << consumer::Summarize(files);
     EXPECT_FALSE(consumer::FilesAtLevel(files, consumer::kSnapshotLevel).empty());
-    // Zero LIST requests: the manifest names every file.
+    // One LIST, of level 0 after the manifest's newest TXID (files the
+    // archiver uploaded since its last manifest write), not one per level.
     auto fresh = OpenStore(url);
     ASSERT_TRUE(fresh.ok());
     consumer::RestoreOptions o;
@@ -92,7 +93,14 @@ TEST_F(ArchiveTest, RestoresReadTheManifestInsteadOfListing) {
     ASSERT_TRUE(restored.ok()) << restored.status().ToString();
     EXPECT_TRUE(restored->from_manifest);
     EXPECT_TRUE(restored->checksum_checked);
-    EXPECT_EQ((*fresh)->Requests().list, 0u);
+    // moto checks signatures over a partly decoded query, so a store's first
+    // query holding '/' (start-after) goes out twice (store/s3/s3_client.cc);
+    // count a second restore's requests.
+    const uint64_t lists = (*fresh)->Requests().list;
+    EXPECT_LE(lists, 2u) << url;
+    o.target.txid = r.captures[r.captures.size() / 3].txid;
+    ASSERT_TRUE(consumer::Restore(Env::Default(), **fresh, o).ok());
+    EXPECT_EQ((*fresh)->Requests().list - lists, 1u) << url;
     CommandResult res = Ltxbus({"restore", "-o", r.dir->Join("m.db"), url});
     ASSERT_EQ(res.exit_code, 0) << res.error_output;
     EXPECT_THAT(res.output, HasSubstr("(ltxbus manifest), database checksum verified"));
