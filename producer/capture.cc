@@ -283,6 +283,7 @@ Result<int> Capture::State::Poll() {
       }
       if (Status bad = CheckTransaction(*rd->txn); !bad.ok()) {
         LTXBUS_RETURN_IF_ERROR(end_batch());
+        if (under_watched_barrier) return published;  // the next Poll takes the snapshot
         LTXBUS_RETURN_IF_ERROR(Snapshot(bad.message()));
         return published + 1;
       }
@@ -303,6 +304,7 @@ Result<int> Capture::State::Poll() {
     if (rd->stop.reason == WalStop::kReachedMaxFrame || pos.frame > hdr.max_frame) break;
     // Below mxFrame every frame is final, so anything else means the WAL is
     // not what its index says: continuity is lost.
+    if (under_watched_barrier) return published;  // the next Poll takes the snapshot
     LTXBUS_RETURN_IF_ERROR(
         Snapshot(fmt::format("WAL unreadable at frame {} ({}): {}", rd->stop.frame,
                              WalStopName(rd->stop.reason), rd->stop.detail)));

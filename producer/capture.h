@@ -45,6 +45,10 @@ struct CaptureStats {
   uint64_t frames = 0;     // frames published by this Capture
   uint64_t snapshots = 0;  // of which snapshots
   uint64_t checkpoints = 0;
+  // Checkpoint barriers under which the app's last commits were published,
+  // and of those, how many the watchdog released because the bus was slow.
+  uint64_t barrier_publishes = 0;
+  uint64_t barrier_releases = 0;
   int64_t last_publish_ms = 0;
   uint32_t wal_frames = 0;  // mxFrame at the last poll
 };

@@ -2,9 +2,55 @@
 // can copy back or restart past a frame that is not yet published.
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "producer/capture_state.h"
 
 namespace ltxbus::producer {
+namespace {
+
+// Releases the barrier (rolls back its BEGIN IMMEDIATE) if publishing under
+// it takes longer than `limit`, so a bus that stalls holds the app's write
+// lock for that long at most, not for the publisher's ack timeout. The
+// connection is used by one thread at a time: the watchdog only until
+// Disarm() returns, and the caller does not touch it before.
+class BarrierWatchdog {
+ public:
+  BarrierWatchdog(sqlite::Database* barrier, std::chrono::milliseconds limit)
+      : thread_([this, barrier, limit] {
+          std::unique_lock lock(mu_);
+          if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
+          fired_ = true;
+          (void)barrier->Exec("ROLLBACK");
+        }) {}
+  BarrierWatchdog(const BarrierWatchdog&) = delete;
+  BarrierWatchdog& operator=(const BarrierWatchdog&) = delete;
+  ~BarrierWatchdog() {
+    (void)Disarm();
+    thread_.join();
+  }
+  // True if the barrier is still held; the watchdog cannot fire afterwards.
+  bool Disarm() {
+    {
+      std::lock_guard lock(mu_);
+      if (fired_) return false;
+      disarmed_ = true;
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  bool fired_ = false;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
+}  // namespace
 
 Result<bool> Capture::MaybeCheckpoint(bool force) {
   State& s = *s_;
@@ -35,14 +81,18 @@ Result<bool> Capture::MaybeCheckpoint(bool force) {
 
 // The checkpoint the issue prescribes: everything committed is published,
 // the write lock is taken, and the pin is released so the checkpoint can copy
-// back the whole WAL and the app's next write restarts it. Publishing happens
-// before the lock, never under it: the app must not wait on the bus. False if
-// the barrier could not be taken within its short timeout, or the app
-// committed in between (then the checkpoint goes up to the pin instead).
+// back the whole WAL and the app's next write restarts it. An app that
+// commits back to back always has committed again by the time the lock is
+// taken, so the few frames it added (kBarrierPublishFrames) are published
+// under the lock, watched by BarrierWatchdog (the app waits a round trip to
+// the bus, at most kBarrierPublishLimit); without that the WAL would never
+// restart and would grow for as long as the app stays busy. False if the
+// barrier could not be taken within its short timeout, the backlog is larger,
+// or the watchdog released the lock (then the checkpoint goes up to the pin).
 Result<bool> Capture::State::CheckpointUnderBarrier() {
   LTXBUS_RETURN_IF_ERROR(Poll().status());
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader before, shm->Read());
-  if (behind || !AllPublished(before)) return false;
+  if (behind || !(AllPublished(before) || FewUnpublished(before))) return false;
   DropCandidate();  // the barrier needs the other connection
   sqlite3_busy_timeout(barrier->raw(), static_cast<int>(kBarrierTimeout.count()));
   auto b = Barrier::Take(&*barrier, &barrier_held);
@@ -54,7 +104,27 @@ Result<bool> Capture::State::CheckpointUnderBarrier() {
   // Releasing the pin lets the checkpoint copy back every frame, so every
   // frame must be published already.
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
-  if (!AllPublished(hdr)) return false;
+  if (!AllPublished(hdr)) {
+    // The app committed since: publish that under the lock, watched.
+    if (!FewUnpublished(hdr)) return false;
+    Result<int> polled = 0;
+    stats.barrier_publishes++;
+    {
+      BarrierWatchdog watchdog(&*barrier, kBarrierPublishLimit);
+      under_watched_barrier = true;
+      polled = Poll();
+      under_watched_barrier = false;
+      if (!watchdog.Disarm()) {
+        stats.barrier_releases++;
+        spdlog::debug("{}: publishing under the checkpoint barrier took over {} ms; released it",
+                      opt.name, kBarrierPublishLimit.count());
+        return polled.ok() ? Result<bool>(false) : Result<bool>(polled.status());
+      }
+    }
+    LTXBUS_RETURN_IF_ERROR(polled.status());
+    LTXBUS_ASSIGN_OR_RETURN(hdr, shm->Read());
+    if (!AllPublished(hdr)) return false;
+  }
   LTXBUS_RETURN_IF_ERROR(Unpin());
   int log_frames = 0, checkpointed = 0;
   int rc = sqlite3_wal_checkpoint_v2(pin->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,

@@ -28,6 +28,11 @@ constexpr std::chrono::milliseconds kBarrierTimeout{200};
 // How long one Poll publishes before it returns (at a batch boundary) so the
 // caller can move the pin and checkpoint while a backlog drains.
 constexpr std::chrono::milliseconds kPollBudget{250};
+// A checkpoint may take the barrier with up to this many frames unpublished
+// and publish them under it, so the WAL can restart even while the app
+// commits back to back; the app waits for them at most kBarrierPublishLimit.
+constexpr uint32_t kBarrierPublishFrames = 256;
+constexpr std::chrono::milliseconds kBarrierPublishLimit{100};
 // A batch ends after this many frames or page bytes: it bounds how long
 // frames wait for the batch's acknowledgement (Kafka: its transaction).
 constexpr size_t kBatchFrames = 1000;
@@ -102,6 +107,10 @@ struct Capture::State {
   // it. Every call fails with this until the Capture is reopened.
   Status broken;
   bool behind = false;  // the last Poll stopped at its budget with more to publish
+  // Poll runs under the checkpoint barrier, which a watchdog may release at
+  // any moment: it must not take a snapshot (PinAtKnownFrame relies on the
+  // barrier it believes held) and leaves that to the next Poll.
+  bool under_watched_barrier = false;
   // The next pin: a read transaction on the other connection, taken at
   // `candidate` (at most), that becomes the pin once everything up to it is
   // published (see capture_checkpoint.cc).
@@ -154,6 +163,11 @@ struct Capture::State {
   bool AllPublished(const WalIndexHeader& h) const {
     return h.max_frame == 0 ||
            (pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2 && pos.frame > h.max_frame);
+  }
+  // At most kBarrierPublishFrames of what `h` shows are unpublished.
+  bool FewUnpublished(const WalIndexHeader& h) const {
+    return pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2 &&
+           h.max_frame + 1 - pos.frame <= kBarrierPublishFrames;
   }
   Result<bool> CheckpointUnderBarrier();
   Result<bool> CheckpointUpToPin();

@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
+#include <thread>
 
 #include "base/process.h"
 #include "bus/assembler.h"
 #include "ltx/apply.h"
 #include "producer/wal_index.h"
+#include "sqlite/database.h"
 #include "tests/support/memory_bus.h"
 #include "tests/support/sqlite_pages.h"
 #include "tests/support/temp_dir.h"
@@ -63,6 +66,16 @@ class CaptureTest : public ::testing::Test {
     auto c = Capture::Open(Env::Default(), o, std::move(*pub));
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  // Polls until the capture has nothing left to publish.
+  static void PublishEverything(Capture& capture) {
+    for (int i = 0; i < 10000; i++) {
+      auto n = capture.Poll();
+      ASSERT_TRUE(n.ok()) << n.status().ToString();
+      if (*n == 0) return;
+    }
+    FAIL() << "the capture never caught up";
   }
 
   // Applies every frame on the bus (from where the previous call stopped) to
@@ -249,6 +262,123 @@ TEST_F(CaptureTest, CheckpointsUpToThePinWhileTheAppHoldsTheWriteLock) {
   ASSERT_TRUE(holder->Kill().ok());
   RunApp({"--seed", "22", "--transactions", "30"});
   ASSERT_TRUE(capture->Poll().ok());
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost";
+}
+
+// A writer in this process committing in a loop (every `pause`), recording
+// how long its longest commit took, until it is destroyed.
+class BusyWriter {
+ public:
+  BusyWriter(const std::string& db_path, std::chrono::milliseconds pause)
+      : thread_([this, db_path, pause] { Run(db_path, pause); }) {}
+  ~BusyWriter() { (void)Stop(); }
+  // Stops the writer: why it failed, if it did.
+  Status Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return error_;
+  }
+  std::chrono::milliseconds longest() const { return std::chrono::milliseconds(longest_ms_); }
+  int commits() const { return commits_; }
+
+ private:
+  void Run(const std::string& db_path, std::chrono::milliseconds pause) {
+    auto db = sqlite::Database::Open(db_path, sqlite::Database::Mode::kReadWrite);
+    if (!db.ok()) {
+      error_ = db.status();
+      return;
+    }
+    (void)db->Exec("PRAGMA busy_timeout=30000");
+    (void)db->Exec("PRAGMA wal_autocheckpoint=0");  // the producer checkpoints
+    // Durable commits: back to back, yet slow enough for the producer.
+    (void)db->Exec("PRAGMA synchronous=FULL");
+    (void)db->Exec("CREATE TABLE IF NOT EXISTS busy(v BLOB)");
+    for (int i = 0; !stop_; i++) {
+      const auto start = std::chrono::steady_clock::now();
+      Status s = db->Exec(fmt::format("INSERT INTO busy VALUES (randomblob({}))", 100 + i % 300));
+      if (!s.ok()) {
+        error_ = s;
+        return;
+      }
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start);
+      longest_ms_ = std::max<int64_t>(longest_ms_, took.count());
+      commits_++;
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> longest_ms_{0};
+  std::atomic<int> commits_{0};
+  Status error_;  // read after the thread ends
+  std::thread thread_;
+};
+
+// An app that commits back to back never leaves the barrier a moment with
+// everything published; the checkpoint publishes its last commits under the
+// barrier, so the WAL still restarts (without that it grows forever).
+TEST_F(CaptureTest, TheWalRestartsUnderAnAppThatCommitsBackToBack) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  auto shm = WalIndex::Open(Env::Default(), db_ + "-shm");
+  ASSERT_TRUE(shm.ok()) << shm.status().ToString();
+  int restarts = 0;
+  {
+    BusyWriter writer(db_, 0ms);
+    auto first = shm->Read();
+    ASSERT_TRUE(first.ok());
+    uint32_t salt = first->salt1;
+    for (int i = 0; i < 200 && writer.commits() < 5; i++) std::this_thread::sleep_for(10ms);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (restarts < 3 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+      ASSERT_TRUE(capture->Poll().ok());
+      auto ck = capture->MaybeCheckpoint(true);
+      ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+      auto hdr = shm->Read();
+      ASSERT_TRUE(hdr.ok());
+      if (hdr->salt1 != salt) restarts++;
+      salt = hdr->salt1;
+    }
+    Status s = writer.Stop();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_GT(writer.commits(), 0);
+  }
+  EXPECT_GE(restarts, 3) << "the WAL did not restart under a busy app";
+  PublishEverything(*capture);
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost";
+}
+
+// Publishing under the barrier holds the app's write lock; a slow bus must
+// not make the app wait for it (the watchdog releases the lock).
+TEST_F(CaptureTest, ASlowBusDoesNotHoldTheAppUnderTheCheckpointBarrier) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  bus_.SetAckDelay(1500ms);
+  {
+    BusyWriter writer(db_, 50ms);
+    for (int i = 0; i < 200 && writer.commits() < 5; i++) std::this_thread::sleep_for(10ms);
+    for (int round = 0; round < 3; round++) {
+      ASSERT_TRUE(capture->Poll().ok());
+      auto ck = capture->MaybeCheckpoint(true);
+      ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+    }
+    Status s = writer.Stop();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_GT(writer.commits(), 20);
+    // Without the watchdog a commit waits out a whole acknowledgement.
+    EXPECT_LT(writer.longest(), 1000ms);
+    EXPECT_GT(capture->stats().barrier_releases, 0u) << "nothing was published under the barrier";
+  }
+  bus_.SetAckDelay(0ms);
+  PublishEverything(*capture);
   ExpectRebuildEqualsSource();
   EXPECT_EQ(snapshots_, 1) << "continuity was lost";
 }

@@ -1,6 +1,7 @@
 #include "tests/support/memory_bus.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "bus/assembler.h"
 
@@ -88,6 +89,12 @@ class MemoryPublisher final : public bus::Publisher {
   // Frames are stored as they are committed, so a batch is only a bracket.
   Status BeginBatch() override { return Status::OK(); }
   Result<uint64_t> EndBatch() override {
+    bus::Millis delay;
+    {
+      std::lock_guard lock(shared_->mu);
+      delay = shared_->ack_delay;
+    }
+    std::this_thread::sleep_for(delay);
     std::lock_guard lock(shared_->mu);
     if (shared_->down) return Status::Unavailable("memory bus is down");
     const auto& log = shared_->logs[database_];
@@ -150,6 +157,11 @@ std::vector<bus::Chunk> MemoryBus::Log(const std::string& database) const {
   std::lock_guard lock(shared_->mu);
   auto it = shared_->logs.find(database);
   return it == shared_->logs.end() ? std::vector<bus::Chunk>() : it->second;
+}
+
+void MemoryBus::SetAckDelay(bus::Millis delay) {
+  std::lock_guard lock(shared_->mu);
+  shared_->ack_delay = delay;
 }
 
 void MemoryBus::SetDown(bool down) {

@@ -27,12 +27,15 @@ class MemoryBus final : public bus::Bus {
   std::vector<bus::Chunk> Log(const std::string& database) const;
   // Makes publishes fail with Unavailable while set (a broker outage).
   void SetDown(bool down);
+  // Makes EndBatch() take this long (a slow or stalling broker).
+  void SetAckDelay(bus::Millis delay);
 
   struct Shared {
     mutable std::mutex mu;
     std::map<std::string, std::vector<bus::Chunk>> logs;
     std::map<std::string, int> generation;
     bool down = false;
+    bus::Millis ack_delay{0};
   };
 
  private:
