@@ -354,6 +354,7 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
   ltx::DatabaseChecksum sum =
       snapshot ? ltx::DatabaseChecksum() : ltx::DatabaseChecksum(pending_.checksum);
   const uint32_t logical = snapshot ? 0 : pending_.page_count;
+  ltx::DatabaseChecksum written;  // of the frame's pages alone
   decoded_whole_ = true;
   decoded_pgnos_.clear();
   decoded_sums_.clear();
@@ -382,6 +383,7 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
     }
     const ltx::Checksum page_sum = ltx::PageChecksum(pgno, page);
     sum.Add(page_sum);
+    written.Add(page_sum);
     if (decoded_whole_) {
       decoded_pgnos_.push_back(pgno);
       decoded_sums_.push_back(page_sum);
@@ -402,6 +404,7 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
   verified_ = true;
   verified_header_ = h;
   verified_post_ = sum.Value();
+  verified_pages_ = written.Value();
   return h;
 }
 
@@ -432,15 +435,22 @@ Status Replica::Apply(SequentialFile* ltx) {
     if (!(dec.header() == verified_header_)) {
       return Status::Internal("the frame given to Apply is not the one verified");
     }
+    ltx::DatabaseChecksum written;
     for (;;) {
       uint32_t pgno = 0;
       LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, scratch_));
       if (!more) break;
-      LTXBUS_RETURN_IF_ERROR(PutPage(pgno, scratch_, ltx::PageChecksum(pgno, scratch_)));
+      const ltx::Checksum page_sum = ltx::PageChecksum(pgno, scratch_);
+      LTXBUS_RETURN_IF_ERROR(PutPage(pgno, scratch_, page_sum));
+      written.Add(page_sum);
       max_pgno = std::max(max_pgno, pgno);
     }
-    // Pages written before this fails are undone by the caller's Rollback.
+    // Pages written before either check fails are undone by the caller's
+    // Rollback.
     LTXBUS_RETURN_IF_ERROR(dec.Finish());
+    if (written.Value() != verified_pages_) {
+      return Status::Internal("the pages decoded again differ from the ones verified");
+    }
   }
   physical_pages_ = std::max(physical_pages_, max_pgno);
   txn_snapshot_ = txn_snapshot_ || h.IsSnapshot();

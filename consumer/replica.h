@@ -174,6 +174,9 @@ class Replica {
   bool verified_ = false;
   ltx::Header verified_header_;
   ltx::Checksum verified_post_ = 0;
+  // The XOR of the verified frame's page checksums: a frame decoded again by
+  // Apply must give the same pages.
+  ltx::Checksum verified_pages_ = 0;
   // The verified frame's pages, their pgnos and checksums, when they fit in
   // decoded_frame_bytes (decoded_whole_); the buffers are reused.
   bool decoded_whole_ = false;
