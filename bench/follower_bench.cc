@@ -47,12 +47,17 @@ using Seconds = std::chrono::duration<double>;
 struct Options {
   double rate = 1000;
   double seconds = 10;
+  // Untimed transactions at the rate first: a freshly started broker (the
+  // Kafka JVM before its JIT warmed up) is not what a deployed one does.
+  double warmup = 5;
   std::string monitor_interval = "5ms";
   int poll_us = 500;
   int backlog = 30000;  // transactions behind for the apply run
   int row_bytes = 3000;
   int max_batch = 64;  // the apply run's follower -max-batch
   std::string only = "nats,kafka,litestream,apply";
+  // Appended to the kafka:// URL as its query, e.g. "rdkafka.linger.ms=0".
+  std::string kafka_options;
   std::string results, command = "bench/run.sh follower";
 };
 
@@ -195,10 +200,11 @@ struct LagResult {
   std::string note;
 };
 
-std::string BusUrl(const Tools& t, Kind k, const std::string& name) {
+std::string BusUrl(const Tools& t, const Options& o, Kind k, const std::string& name) {
   if (k == Kind::kLitestream) return "";
-  return k == Kind::kNats ? fmt::format("{}/{}", t.nats->env("NATS_URL"), name)
-                          : fmt::format("kafka://{}/{}", t.kafka->env("KAFKA_BOOTSTRAP"), name);
+  if (k == Kind::kNats) return fmt::format("{}/{}", t.nats->env("NATS_URL"), name);
+  return fmt::format("kafka://{}/{}{}{}", t.kafka->env("KAFKA_BOOTSTRAP"), name,
+                     o.kafka_options.empty() ? "" : "?", o.kafka_options);
 }
 
 // The producer and a follower of `db` into `replica` (ltxbus), or Litestream's
@@ -253,16 +259,28 @@ Result<LagResult> RunLag(const Tools& t, const Options& o, Kind k) {
   LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   LTXBUS_ASSIGN_OR_RETURN(auto procs,
                           StartPipeline(t, o, k, dir, db, replica,
-                                        BusUrl(t, k, fmt::format("fb{}x{}", getpid(), ++n)), 0));
+                                        BusUrl(t, o, k, fmt::format("fb{}x{}", getpid(), ++n)), 0));
   ReplicaReader first(replica, true);
   if (!WaitForRows(first, 1, 120s)) {
     return Status::Timeout("{}: the replica never showed the first row; see {}", Name(k),
                            dir.Join("pipeline.log"));
   }
+  int64_t base = 1;
+  if (o.warmup > 0) {
+    LTXBUS_ASSIGN_OR_RETURN(std::string warm,
+                            RunBenchApp(t.app,
+                                        {db, "--seconds", fmt::format("{}", o.warmup), "--rate",
+                                         fmt::format("{}", o.rate)},
+                                        std::chrono::seconds(static_cast<int>(o.warmup) + 120)));
+    base += static_cast<int64_t>(Field(warm, "commits"));
+    if (!WaitForRows(first, base, 120s)) {
+      return Status::Timeout("{}: the replica did not catch up after the warm-up; see {}", Name(k),
+                             dir.Join("pipeline.log"));
+    }
+  }
   const pid_t fpid = procs.second.pid();
   auto poller = std::make_unique<Poller>(replica, k == Kind::kLitestream,
                                          std::chrono::microseconds(o.poll_us));
-  const int64_t base = 1;
   const std::string commit_log = dir.Join("commits.bin");
   const Seconds cpu0 = CpuTime(fpid);
   const auto start = Clock::now();
@@ -313,7 +331,7 @@ struct ApplyResult {
 Result<ApplyResult> RunApply(const Tools& t, const Options& o) {
   RunDir dir;
   const std::string db = dir.Join("app.db"), replica = dir.Join("replica.db");
-  const std::string url = BusUrl(t, Kind::kNats, fmt::format("fa{}", getpid()));
+  const std::string url = BusUrl(t, o, Kind::kNats, fmt::format("fa{}", getpid()));
   LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   const int port = FreePort();
   LTXBUS_ASSIGN_OR_RETURN(auto procs, StartPipeline(t, o, Kind::kNats, dir, db, replica, url, 0));
@@ -366,11 +384,13 @@ std::string Markdown(const Options& o, const std::vector<LagResult>& lags,
   std::string md = fmt::format(
       "Command: `{}`. Loopback, the shared 2-vCPU VM (load average before: {}), {}.\n"
       "App: bench/producer_bench_app (system SQLite), one 100-byte row per transaction, "
-      "paced at {:.0f}/s for {:.0f} s. ltxbus: `replicate` with `monitor-interval: {}`, "
-      "`follow` with its defaults. Litestream v0.5.16: `replicate` (file replica) and "
-      "`restore -f`, both with their defaults (1 s intervals). Visible = first read of the "
-      "row by a separate reader polling every {} µs.\n\n",
-      o.command, load, UtcNow(), o.rate, o.seconds, o.monitor_interval, o.poll_us);
+      "paced at {:.0f}/s for {:.0f} s, after {:.0f} s of the same untimed (warm-up: the "
+      "servers, the Kafka JVM's JIT included, are started for the run). ltxbus: `replicate` "
+      "with `monitor-interval: {}`, `follow` with its defaults. Litestream v0.5.16: "
+      "`replicate` (file replica) and `restore -f`, both with their defaults (1 s "
+      "intervals). Visible = first read of the row by a separate reader polling every {} "
+      "µs.\n\n",
+      o.command, load, UtcNow(), o.rate, o.seconds, o.warmup, o.monitor_interval, o.poll_us);
   md +=
       "| Pipeline | Commits | App rate/s | p50 ms | p90 ms | p99 ms | max ms | Follower CPU |\n"
       "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -410,12 +430,15 @@ int Main(int argc, char** argv) {
   Options o;
   cli.add_option("--rate", o.rate, "transactions per second in the lag runs");
   cli.add_option("--seconds", o.seconds, "length of the lag runs");
+  cli.add_option("--warmup", o.warmup, "seconds of untimed transactions before each lag run");
   cli.add_option("--monitor-interval", o.monitor_interval, "the producer's monitor-interval");
   cli.add_option("--poll-us", o.poll_us, "how often the reader polls the replica");
   cli.add_option("--backlog", o.backlog, "transactions behind in the apply run");
   cli.add_option("--row-bytes", o.row_bytes, "row size in the apply run");
   cli.add_option("--max-batch", o.max_batch, "the apply run's follower -max-batch");
   cli.add_option("--only", o.only, "comma-separated: nats,kafka,litestream,apply");
+  cli.add_option("--kafka-options", o.kafka_options,
+                 "query appended to the kafka:// URL (e.g. rdkafka.fetch.wait.max.ms=500)");
   cli.add_option("--results", o.results, "RESULTS.md to update (default: none)");
   cli.add_option("--command", o.command, "the command line to record");
   CLI11_PARSE(cli, argc, argv);

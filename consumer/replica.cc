@@ -37,7 +37,8 @@ int WalHook(void* arg, sqlite3*, const char*, int frames) {
 // transaction rewrites the schema would reload that schema from a half-written
 // state. Every read (old pages, page count, the startup scan) goes through the
 // reader, a plain read-only connection, which sees only committed states and
-// notices the writer's commits the way any other reader does.
+// notices the writer's commits the way any other reader does. While following,
+// nothing is read at all: the page checksums are kept in memory.
 struct Replica::Db {
   sqlite::Database writer;
   sqlite::Statement write;
@@ -203,11 +204,38 @@ Status Replica::WritePage(uint32_t pgno, std::span<const uint8_t> data) {
   return reset;
 }
 
-Result<ltx::Checksum> Replica::CurrentPageChecksum(uint32_t pgno) {
+Result<ltx::Checksum> Replica::CurrentPageChecksum(uint32_t pgno) const {
   if (pgno == 1) return ltx::PageChecksum(1, pending_.page1);
-  if (auto it = txn_sums_.find(pgno); it != txn_sums_.end()) return it->second;
-  LTXBUS_ASSIGN_OR_RETURN(std::vector<uint8_t> page, ReadPage(pgno));
-  return ltx::PageChecksum(pgno, page);
+  if (pgno >= page_sums_.size()) {
+    return Status::Internal("{}: no checksum of page {} (the state has {} pages)", options_.path,
+                            pgno, pending_.page_count);
+  }
+  return page_sums_[pgno];
+}
+
+Status Replica::PutPage(uint32_t pgno, std::span<const uint8_t> data, ltx::Checksum sum) {
+  LTXBUS_RETURN_IF_ERROR(WritePage(pgno, data));
+  pages_written_++;
+  if (pgno == 1) {
+    pending_.page1.assign(data.begin(), data.end());
+    return Status::OK();
+  }
+  if (pgno >= page_sums_.size()) {
+    page_sums_.resize(size_t{pgno} + 1);
+  } else if (pgno <= committed_.page_count) {
+    sums_undo_.emplace_back(pgno, page_sums_[pgno]);
+  }
+  page_sums_[pgno] = sum;
+  return Status::OK();
+}
+
+void Replica::RestorePageSums() {
+  for (auto it = sums_undo_.rbegin(); it != sums_undo_.rend(); ++it) {
+    page_sums_[it->first] = it->second;
+  }
+  sums_undo_.clear();
+  // Pages past the committed state's end were added by the transaction.
+  page_sums_.resize(size_t{committed_.page_count} + 1);
 }
 
 Result<ReplicaScan> Replica::Scan() {
@@ -218,15 +246,17 @@ Result<ReplicaScan> Replica::Scan() {
     ReplicaScan s;
     LTXBUS_ASSIGN_OR_RETURN(int64_t n, db.QueryInt64("PRAGMA page_count"));
     s.page_count = static_cast<uint32_t>(n);
+    s.page_sums.assign(size_t{s.page_count} + 1, 0);
     ltx::DatabaseChecksum sum;
     const uint32_t lock = ltx::LockPgno(page_size_);
     for (uint32_t pgno = 1; pgno <= s.page_count; pgno++) {
       if (pgno == lock) continue;
       LTXBUS_ASSIGN_OR_RETURN(std::vector<uint8_t> page, ReadPage(pgno));
+      s.page_sums[pgno] = ltx::PageChecksum(pgno, page);
       if (pgno == 1) {
         s.page1 = std::move(page);
       } else {
-        sum.Add(ltx::PageChecksum(pgno, page));
+        sum.Add(s.page_sums[pgno]);
       }
     }
     s.rest = sum.Value();
@@ -240,6 +270,9 @@ Result<ReplicaScan> Replica::Scan() {
 
 Status Replica::Adopt(const ReplicaPosition& position, const ReplicaScan& scan) {
   if (in_txn_) return Status::Internal("Adopt inside a write transaction");
+  if (scan.page_sums.size() != size_t{scan.page_count} + 1) {
+    return Status::Internal("Adopt of a scan without its page checksums");
+  }
   committed_ = SourceState{};
   committed_.txid = position.txid;
   committed_.checksum = position.checksum;
@@ -247,6 +280,8 @@ Status Replica::Adopt(const ReplicaPosition& position, const ReplicaScan& scan) 
   committed_.timestamp_ms = position.timestamp_ms;
   committed_.page1 = scan.page1;
   PutPage1Tail(position.page1_tail, committed_.page1);
+  page_sums_ = scan.page_sums;
+  sums_undo_.clear();
   return Status::OK();
 }
 
@@ -263,9 +298,7 @@ Status Replica::Begin() {
           "ltxbus will not write it again (readers must only read a replica)",
           options_.path);
     }
-    // The reader's one read transaction for this batch: the committed state.
-    LTXBUS_RETURN_IF_ERROR(db_->reader.Exec("BEGIN"));
-    reader_in_txn_ = true;
+    // The committed state's size, as a reader sees it.
     LTXBUS_ASSIGN_OR_RETURN(int64_t n, db_->reader.QueryInt64("PRAGMA page_count"));
     if (committed_.page_count != 0 && n != committed_.page_count) {
       return Status::Corruption("{} has {} pages, but the stream's state after TXID {} has {}",
@@ -276,7 +309,6 @@ Status Replica::Begin() {
     return Status::OK();
   }();
   if (!checks.ok()) {
-    EndReader();
     (void)db_->writer.Exec("ROLLBACK");
     in_txn_ = false;
     return checks;
@@ -284,14 +316,9 @@ Status Replica::Begin() {
   pending_ = committed_;
   txn_frames_ = 0;
   txn_snapshot_ = false;
-  txn_sums_.clear();
+  sums_undo_.clear();
   verified_ = false;
   return Status::OK();
-}
-
-void Replica::EndReader() {
-  if (reader_in_txn_) (void)db_->reader.Exec("COMMIT");
-  reader_in_txn_ = false;
 }
 
 bool Replica::Fits(const ltx::Header& h) const {
@@ -327,8 +354,21 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
   ltx::DatabaseChecksum sum =
       snapshot ? ltx::DatabaseChecksum() : ltx::DatabaseChecksum(pending_.checksum);
   const uint32_t logical = snapshot ? 0 : pending_.page_count;
-  std::vector<uint8_t> page(page_size_);
+  ltx::DatabaseChecksum written;  // of the frame's pages alone
+  decoded_whole_ = true;
+  decoded_pgnos_.clear();
+  decoded_sums_.clear();
+  scratch_.resize(page_size_);
   for (;;) {
+    // Into the in-memory copy while the frame fits in it, else into scratch
+    // (Apply then decodes the frame again).
+    const size_t at = decoded_pgnos_.size() * page_size_;
+    if (decoded_whole_ && at + page_size_ > options_.decoded_frame_bytes) decoded_whole_ = false;
+    if (decoded_whole_ && decoded_pages_.size() < at + page_size_) {
+      decoded_pages_.resize(at + page_size_);
+    }
+    const std::span<uint8_t> page =
+        decoded_whole_ ? std::span(decoded_pages_).subspan(at, page_size_) : std::span(scratch_);
     uint32_t pgno = 0;
     LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, page));
     if (!more) break;
@@ -341,7 +381,13 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
       LTXBUS_ASSIGN_OR_RETURN(ltx::Checksum old, CurrentPageChecksum(pgno));
       sum.Remove(old);
     }
-    sum.Add(ltx::PageChecksum(pgno, page));
+    const ltx::Checksum page_sum = ltx::PageChecksum(pgno, page);
+    sum.Add(page_sum);
+    written.Add(page_sum);
+    if (decoded_whole_) {
+      decoded_pgnos_.push_back(pgno);
+      decoded_sums_.push_back(page_sum);
+    }
   }
   LTXBUS_RETURN_IF_ERROR(dec.Finish());
   const uint32_t lock = ltx::LockPgno(page_size_);
@@ -358,6 +404,7 @@ Result<ltx::Header> Replica::Verify(SequentialFile* ltx) {
   verified_ = true;
   verified_header_ = h;
   verified_post_ = sum.Value();
+  verified_pages_ = written.Value();
   return h;
 }
 
@@ -373,27 +420,38 @@ Status Replica::Apply(SequentialFile* ltx) {
     txn_frames_++;
     return Status::OK();
   }
-  ltx::Decoder dec(ltx);
-  LTXBUS_RETURN_IF_ERROR(dec.DecodeHeader());
-  if (!(dec.header() == verified_header_)) {
-    return Status::Internal("the frame given to Apply is not the one verified");
-  }
-  std::vector<uint8_t> page(page_size_);
   uint32_t max_pgno = 0;
-  for (;;) {
-    uint32_t pgno = 0;
-    LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, page));
-    if (!more) break;
-    LTXBUS_RETURN_IF_ERROR(WritePage(pgno, page));
-    pages_written_++;
-    if (pgno == 1) {
-      pending_.page1 = page;
-    } else if (!h.IsSnapshot()) {
-      txn_sums_[pgno] = ltx::PageChecksum(pgno, page);
+  if (decoded_whole_) {
+    for (size_t i = 0; i < decoded_pgnos_.size(); i++) {
+      const uint32_t pgno = decoded_pgnos_[i];
+      const auto page =
+          std::span<const uint8_t>(decoded_pages_).subspan(i * page_size_, page_size_);
+      LTXBUS_RETURN_IF_ERROR(PutPage(pgno, page, decoded_sums_[i]));
+      max_pgno = std::max(max_pgno, pgno);
     }
-    max_pgno = std::max(max_pgno, pgno);
+  } else {
+    ltx::Decoder dec(ltx);
+    LTXBUS_RETURN_IF_ERROR(dec.DecodeHeader());
+    if (!(dec.header() == verified_header_)) {
+      return Status::Internal("the frame given to Apply is not the one verified");
+    }
+    ltx::DatabaseChecksum written;
+    for (;;) {
+      uint32_t pgno = 0;
+      LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, scratch_));
+      if (!more) break;
+      const ltx::Checksum page_sum = ltx::PageChecksum(pgno, scratch_);
+      LTXBUS_RETURN_IF_ERROR(PutPage(pgno, scratch_, page_sum));
+      written.Add(page_sum);
+      max_pgno = std::max(max_pgno, pgno);
+    }
+    // Pages written before either check fails are undone by the caller's
+    // Rollback.
+    LTXBUS_RETURN_IF_ERROR(dec.Finish());
+    if (written.Value() != verified_pages_) {
+      return Status::Internal("the pages decoded again differ from the ones verified");
+    }
   }
-  LTXBUS_RETURN_IF_ERROR(dec.Finish());
   physical_pages_ = std::max(physical_pages_, max_pgno);
   txn_snapshot_ = txn_snapshot_ || h.IsSnapshot();
   pending_.page_count = h.commit;
@@ -423,7 +481,6 @@ Status Replica::Commit() {
       LTXBUS_RETURN_IF_ERROR(r.status());
       LTXBUS_RETURN_IF_ERROR(reset);
     }
-    EndReader();  // before the commit: its read mark would hold up checkpoints
     return db_->writer.Exec("COMMIT");
   }();
   if (!commit.ok()) {
@@ -432,7 +489,9 @@ Status Replica::Commit() {
   }
   in_txn_ = false;
   committed_ = pending_;
-  txn_sums_.clear();
+  // A shrink drops the truncated pages' checksums; growth keeps the new ones.
+  page_sums_.resize(size_t{committed_.page_count} + 1);
+  sums_undo_.clear();
   ResetWriterCache();
   Status ck = MaybeCheckpoint();
   if (!ck.ok()) spdlog::warn("{}: checkpoint: {}", options_.path, ck.message());
@@ -441,14 +500,13 @@ Status Replica::Commit() {
 
 void Replica::Rollback() {
   if (db_ && in_txn_) {
-    EndReader();
     (void)db_->writer.Exec("ROLLBACK");
     ResetWriterCache();
   }
   in_txn_ = false;
   verified_ = false;
   pending_ = committed_;
-  txn_sums_.clear();
+  RestorePageSums();
 }
 
 Status Replica::MaybeCheckpoint() {

@@ -10,10 +10,13 @@
 //
 // The Replica tracks the *source's* state its pages hold: TXID, database
 // checksum, page count and the source's page 1 (the replica's page 1 differs
-// in the bytes SQLite rewrites at commit; see replica_position.h). Each frame
-// is verified against that state before a page is written: Verify() decodes
-// it completely and recomputes its post-apply checksum from the replica's
-// current pages; only then does Apply() write it.
+// in the bytes SQLite rewrites at commit; see replica_position.h), and the
+// checksum of every page it holds (read once by Scan, then kept up to date
+// with each page written, as the producer does), so the running checksum
+// never needs a page read back. Each frame is verified against that state
+// before a page is written: Verify() decodes it completely and recomputes its
+// post-apply checksum from the page checksums; only then does Apply() write
+// it, from the pages Verify() kept in memory when the frame is small enough.
 //
 // Not thread-safe: one thread drives one Replica.
 #pragma once
@@ -22,7 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/env.h"
@@ -42,6 +45,10 @@ struct ReplicaOptions {
   // readers hold it up) once the WAL holds this many bytes.
   uint64_t truncate_wal_bytes = uint64_t{64} << 20;
   std::chrono::milliseconds truncate_busy_timeout{100};
+  // A frame whose decoded pages fit in this many bytes is decoded once, by
+  // Verify(), and written from memory; a larger one is decoded again by
+  // Apply(), so memory stays bounded whatever a transaction's size.
+  size_t decoded_frame_bytes = size_t{8} << 20;
 };
 
 // The source state a replica holds.
@@ -58,6 +65,9 @@ struct ReplicaScan {
   uint32_t page_count = 0;
   std::vector<uint8_t> page1;  // as stored in the replica
   ltx::Checksum rest = 0;      // XOR of the page checksums of pages 2..page_count
+  // Each page's checksum by pgno ([0] unused, the lock page's 0; page 1's is
+  // of the replica's page 1, not the source's).
+  std::vector<ltx::Checksum> page_sums;
   // The source's checksum if its page 1 carried `tail`.
   ltx::Checksum SourceChecksum(const Page1Tail& tail) const;
 };
@@ -101,11 +111,13 @@ class Replica {
   // Decodes `ltx` completely and checks it continues the transaction's state:
   // page size, checksums present, pre-apply checksum (unless a snapshot),
   // page 1 in WAL mode, and the post-apply checksum recomputed from the
-  // replica's pages. Writes nothing. Corruption on any mismatch.
+  // replica's page checksums. Writes nothing. Corruption on any mismatch.
   Result<ltx::Header> Verify(SequentialFile* ltx);
   // The post-apply checksum the last successful Verify() computed.
   ltx::Checksum verified_post() const { return verified_post_; }
-  // Writes the frame Verify() accepted last (`ltx` reads the same bytes again).
+  // Writes the frame Verify() accepted last: from the pages Verify() kept, or,
+  // for a frame larger than decoded_frame_bytes, by decoding `ltx` (the same
+  // bytes) again.
   // A snapshot of exactly the state the replica holds (a restarted producer's)
   // writes nothing.
   Status Apply(SequentialFile* ltx);
@@ -127,11 +139,14 @@ class Replica {
   Status Attach(bool create);
   Result<std::vector<uint8_t>> ReadPage(uint32_t pgno);
   // The checksum of the page as the open transaction holds it.
-  Result<ltx::Checksum> CurrentPageChecksum(uint32_t pgno);
+  Result<ltx::Checksum> CurrentPageChecksum(uint32_t pgno) const;
+  // Writes one page of the verified frame and records its checksum.
+  Status PutPage(uint32_t pgno, std::span<const uint8_t> data, ltx::Checksum sum);
   Status WritePage(uint32_t pgno, std::span<const uint8_t> data);
+  // Undoes the open transaction's changes to page_sums_.
+  void RestorePageSums();
   void ResetWriterCache();
   uint32_t WriterDataVersion();
-  void EndReader();
   Status MaybeCheckpoint();
 
   ReplicaOptions options_;
@@ -144,11 +159,14 @@ class Replica {
   uint32_t start_pages_ = 0;     // the replica's size at Begin
   uint32_t physical_pages_ = 0;  // its size now, within the transaction
   bool txn_snapshot_ = false;
-  // Checksums of the pages written in the open transaction: sqlite_dbpage
-  // cannot read back pages past the size the transaction started with.
-  std::unordered_map<uint32_t, ltx::Checksum> txn_sums_;
+  // The checksum of each page as the open transaction (or, outside one, the
+  // committed state) holds it, by pgno ([0] unused). Page 1's is unused: the
+  // source's page 1 is pending_.page1.
+  std::vector<ltx::Checksum> page_sums_ = std::vector<ltx::Checksum>(1);
+  // What the open transaction overwrote in page_sums_ below committed_'s
+  // page count, in order, for Rollback.
+  std::vector<std::pair<uint32_t, ltx::Checksum>> sums_undo_;
   uint32_t data_version_ = 0;
-  bool reader_in_txn_ = false;
   uint32_t wal_frames_ = 0;  // reported by the WAL hook after each commit
   uint64_t pages_written_ = 0;
   std::chrono::steady_clock::time_point last_truncate_{};
@@ -156,6 +174,16 @@ class Replica {
   bool verified_ = false;
   ltx::Header verified_header_;
   ltx::Checksum verified_post_ = 0;
+  // The XOR of the verified frame's page checksums: a frame decoded again by
+  // Apply must give the same pages.
+  ltx::Checksum verified_pages_ = 0;
+  // The verified frame's pages, their pgnos and checksums, when they fit in
+  // decoded_frame_bytes (decoded_whole_); the buffers are reused.
+  bool decoded_whole_ = false;
+  std::vector<uint8_t> decoded_pages_;
+  std::vector<uint32_t> decoded_pgnos_;
+  std::vector<ltx::Checksum> decoded_sums_;
+  std::vector<uint8_t> scratch_;  // one page, for frames decoded twice
 };
 
 }  // namespace ltxbus::consumer

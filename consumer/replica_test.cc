@@ -85,6 +85,68 @@ TEST_F(ReplicaTest, AppliesASnapshotThenGrowthAndShrink) {
   EXPECT_EQ(*ro->QueryText("PRAGMA journal_mode"), "wal");
 }
 
+// Frames larger than decoded_frame_bytes are decoded again by Apply instead
+// of written from Verify's copy: the same pages and checksums either way.
+TEST_F(ReplicaTest, FramesOverTheDecodedLimitAreDecodedTwice) {
+  for (const size_t limit : {size_t{0}, size_t{3} * 4096}) {
+    SCOPED_TRACE(limit);
+    options_.decoded_frame_bytes = limit;
+    options_.path = dir_.Join(fmt::format("replica-{}.db", limit));
+    source_ = std::make_unique<SourceSim>(dir_.Join(fmt::format("source-{}.db", limit)), "s.db");
+    source_->Exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    source_->Exec(fmt::format(kFill, 40));
+    auto r = CreateWithSnapshot();
+    ASSERT_NE(r, nullptr);
+    for (int round = 0; round < 3; round++) {
+      source_->Exec("UPDATE t SET v = randomblob(1500) WHERE id = 3");  // a frame of 2 pages
+      TestFrame small = source_->Next();
+      source_->Exec(fmt::format(kFill, 30));  // of many
+      ApplyBatch(*r, {small, source_->Next()});
+      source_->Exec("DELETE FROM t WHERE id % 2 = 0");
+      source_->Exec("VACUUM");
+      ApplyBatch(*r, {source_->Next()});
+      testing::ExpectReplicaHolds(options_.path, source_->pages());
+    }
+    EXPECT_EQ(r->state().checksum, testing::ChecksumOf(source_->pages()));
+  }
+}
+
+// The page checksums a rolled-back batch wrote, grew or shrank are forgotten:
+// the same frames verify again afterwards, against the committed pages.
+TEST_F(ReplicaTest, ARolledBackBatchLeavesThePageChecksumsAsTheyWere) {
+  auto r = CreateWithSnapshot();
+  ASSERT_NE(r, nullptr);
+  const testing::Pages before = source_->pages();
+  source_->Exec("UPDATE t SET v = randomblob(1500) WHERE id % 5 = 0");
+  TestFrame update = source_->Next();
+  source_->Exec(fmt::format(kFill, 25));
+  TestFrame grow = source_->Next();
+  source_->Exec("DELETE FROM t WHERE id > 10");
+  source_->Exec("VACUUM");
+  TestFrame shrink = source_->Next();
+  ASSERT_LT(shrink.state.size(), before.size());
+
+  ASSERT_TRUE(r->Begin().ok());
+  for (const TestFrame* f : {&update, &grow}) {
+    SpanSource a(AsBytes(f->bytes)), b(AsBytes(f->bytes));
+    ASSERT_TRUE(r->Verify(&a).ok());
+    ASSERT_TRUE(r->Apply(&b).ok());
+  }
+  r->Rollback();
+  testing::ExpectReplicaHolds(options_.path, before);
+  EXPECT_EQ(r->state().page_count, before.size());
+
+  ApplyBatch(*r, {update});
+  ASSERT_TRUE(r->Begin().ok());
+  SpanSource a(AsBytes(grow.bytes)), b(AsBytes(grow.bytes));
+  ASSERT_TRUE(r->Verify(&a).ok());
+  ASSERT_TRUE(r->Apply(&b).ok());
+  r->Rollback();
+  ApplyBatch(*r, {grow, shrink});
+  testing::ExpectReplicaHolds(options_.path, source_->pages());
+  EXPECT_EQ(r->state().checksum, testing::ChecksumOf(source_->pages()));
+}
+
 TEST_F(ReplicaTest, BatchesShrinkOnlyBelowTheirStartingSize) {
   auto r = CreateWithSnapshot();
   ASSERT_NE(r, nullptr);

@@ -26,7 +26,10 @@ Status InPage(uint32_t pgno, const Status& s) {
 
 }  // namespace
 
-Decoder::Decoder(SequentialFile* src) : src_(src), buf_(kReadBufferSize) {}
+Decoder::Decoder(SequentialFile* src)
+    : src_(src),
+      buf_storage_(std::make_unique_for_overwrite<uint8_t[]>(kReadBufferSize)),
+      buf_(buf_storage_.get(), kReadBufferSize) {}
 
 Status Decoder::Fail(Status s) {
   state_ = State::kFailed;

@@ -9,7 +9,7 @@
 // URL: kafka://host:port[,host:port]/TOPIC[?option=value&...]; the options
 // are listed with KafkaSettings in bus/kafka/kafka_client.h (partitions,
 // replication, create, transactional-id-prefix, timeout-ms,
-// transaction-timeout-ms, log-level, rdkafka.<property>).
+// transaction-timeout-ms, transaction-gap-ms, log-level, rdkafka.<property>).
 //
 // The partition count is read once, at Connect: adding partitions to the
 // topic later moves databases to other partitions and must not be done while

@@ -89,6 +89,9 @@ Result<KafkaSettings> KafkaSettings::FromEndpoint(const Endpoint& endpoint) {
     } else if (key == "transaction-timeout-ms") {
       LTXBUS_ASSIGN_OR_RETURN(int64_t v, ParseOption(key, value, 1000, 900000));
       s.transaction_timeout = Millis(v);
+    } else if (key == "transaction-gap-ms") {
+      LTXBUS_ASSIGN_OR_RETURN(int64_t v, ParseOption(key, value, 0, 1000));
+      s.transaction_gap = Millis(v);
     } else if (key == "log-level") {
       LTXBUS_ASSIGN_OR_RETURN(int64_t v, ParseOption(key, value, 0, 7));
       s.log_level = static_cast<int>(v);
@@ -98,7 +101,8 @@ Result<KafkaSettings> KafkaSettings::FromEndpoint(const Endpoint& endpoint) {
       // A typo in a URL should not silently change behaviour.
       return Status::InvalidArgument(
           "unknown Kafka option '{}' in {} (known: partitions, replication, create, "
-          "transactional-id-prefix, timeout-ms, transaction-timeout-ms, log-level, rdkafka.*)",
+          "transactional-id-prefix, timeout-ms, transaction-timeout-ms, transaction-gap-ms, "
+          "log-level, rdkafka.*)",
           key, endpoint.url);
     }
   }

@@ -50,6 +50,8 @@ using RdPtr = std::unique_ptr<T, RdDeleter>;
 //   timeout-ms=N               bound on connecting, metadata and offset queries (default 10000)
 //   transaction-timeout-ms=N   transaction.timeout.ms (default 60000): how long a crashed
 //                              producer's open frame can hold back read_committed consumers
+//   transaction-gap-ms=N       least time from the end of one of a publisher's Kafka
+//                              transactions to the start of its next (default 3; 0: none)
 //   log-level=N                librdkafka's log_level, syslog numbering (default 6); its
 //                              logs go to spdlog (errors and warnings as warn)
 //   rdkafka.<property>=V       passed through to every librdkafka client (security etc.)
@@ -63,6 +65,11 @@ struct KafkaSettings {
   std::string txn_prefix = "ltxbus-";
   Millis timeout{10000};
   Millis transaction_timeout{60000};
+  // The coordinator completes a transaction (writes its markers) after its
+  // commit returned; a next transaction that starts before that is refused
+  // (CONCURRENT_TRANSACTIONS) and retried by librdkafka only 20 ms later.
+  // Waiting this long first costs less (bench/RESULTS.md, issue 4).
+  Millis transaction_gap{3};
   int log_level = 6;
   std::vector<std::pair<std::string, std::string>> passthrough;
 
@@ -89,10 +96,10 @@ struct ClientEvents {
   rd_kafka_resp_err_t last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::string last_error_text;
   // Delivery reports of the producer's current frame (see publisher).
-  uint64_t generation = 0;  // of the frame whose reports count
-  int64_t in_flight = 0;    // produced, no delivery report yet
+  uint64_t generation = 0;      // of the frame whose reports count
+  int64_t in_flight = 0;        // produced, no delivery report yet
   int64_t in_flight_bytes = 0;  // their payload bytes
-  int64_t max_offset = -1;  // highest offset delivered in this frame
+  int64_t max_offset = -1;      // highest offset delivered in this frame
   rd_kafka_resp_err_t delivery_error = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::string delivery_error_text;
 };

@@ -1,6 +1,7 @@
 // The Kafka Publisher: one transactional producer per database; each frame
 // is one Kafka transaction of chunk messages on the database's partition, or,
 // in a batch, many frames share one Kafka transaction.
+#include <chrono>
 #include <thread>
 
 #include "bus/chunker.h"
@@ -87,6 +88,9 @@ class ProducerCore {
     LTXBUS_RETURN_IF_ERROR(broken_);
     LTXBUS_RETURN_IF_ERROR(batch_error_);
     if (txn_open_) return Status::OK();
+    // See KafkaSettings::transaction_gap. A busy database pays it once per
+    // batch, not per frame: the producer puts a backlog in one transaction.
+    std::this_thread::sleep_until(last_end_ + settings_.transaction_gap);
     RdError e(rd_kafka_begin_transaction(client_.get()));
     if (e != nullptr) return TxnFailure("begin_transaction", e.get());
     ClientEvents& ev = client_.events();
@@ -203,6 +207,7 @@ class ProducerCore {
       if (rd_kafka_error_txn_requires_abort(e.get())) Abort();
       return st;
     }
+    last_end_ = std::chrono::steady_clock::now();
     std::lock_guard lock(client_.events().mu);
     if (client_.events().max_offset < 0) {
       return Status::Internal("{}: committed a frame without a delivered chunk",
@@ -226,7 +231,10 @@ class ProducerCore {
     }
     for (;;) {
       RdError e(rd_kafka_abort_transaction(client_.get(), deadline.RemainingMs()));
-      if (e == nullptr) return;
+      if (e == nullptr) {
+        last_end_ = std::chrono::steady_clock::now();
+        return;
+      }
       if (rd_kafka_error_is_retriable(e.get()) && !rd_kafka_error_is_fatal(e.get()) &&
           !deadline.Expired()) {
         std::this_thread::sleep_for(kRetryPause);
@@ -318,6 +326,8 @@ class ProducerCore {
   // fatal error, or left a transaction in a state we cannot know.
   Status broken_;
   bool txn_open_ = false;
+  // When the last transaction was committed or aborted (for transaction_gap).
+  std::chrono::steady_clock::time_point last_end_{};
   bool in_batch_ = false;
   // Why the current batch failed; every call fails with it until EndBatch.
   Status batch_error_;

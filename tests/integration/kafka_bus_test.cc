@@ -378,6 +378,48 @@ TEST_F(KafkaBusTest, SecondPublisherFencesTheFirst) {
 // A batch is one Kafka transaction of many frames: all of them become
 // visible at EndBatch, each its own frame; a batch with a failed frame is
 // aborted whole and stays invisible; a fenced batch fails with Conflict.
+// A publisher starts its next Kafka transaction no sooner than
+// transaction-gap-ms after its last one ended (kafka_client.h); frames
+// published back to back still arrive whole and in order.
+TEST_F(KafkaBusTest, BackToBackFramesWaitTheTransactionGap) {
+  auto bus = Connect("?transaction-gap-ms=40");
+  ASSERT_NE(bus, nullptr);
+  auto pub = OpenPublisher(*bus, "app.db");
+  ASSERT_NE(pub, nullptr);
+  std::vector<std::string> frames = {Bytes(100, 1)};
+  ASSERT_TRUE(Publish(*pub, Id("app.db", 1), frames.back()).ok());
+  const auto start = steady_clock::now();
+  for (ltx::TXID t = 2; t <= 6; t++) {
+    frames.push_back(Bytes(100 * t, static_cast<uint32_t>(t)));
+    auto sent = Publish(*pub, Id("app.db", t), frames.back());
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  const auto took = std::chrono::duration_cast<Millis>(steady_clock::now() - start);
+  EXPECT_GE(took.count(), 5 * 40) << "five transactions after the first, each 40 ms after the last";
+
+  auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
+  ASSERT_NE(sub, nullptr);
+  std::vector<std::string> drops;
+  auto got =
+      Assemble(ReadChunksUntil(*sub, [&](const Chunk& c) { return IsLastOf(c, 6); }), &drops);
+  EXPECT_THAT(drops, ::testing::IsEmpty());
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].id(), Id("app.db", i + 1));
+    auto bytes = got[i].ReadAll();
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_TRUE(*bytes == frames[i]) << "frame " << i << " bytes differ";
+  }
+
+  // Out of range: refused, not clamped.
+  auto endpoint = Endpoint::Parse("kafka://127.0.0.1:9092/t?transaction-gap-ms=5000");
+  ASSERT_TRUE(endpoint.ok());
+  auto settings = kafka::KafkaSettings::FromEndpoint(*endpoint);
+  ASSERT_FALSE(settings.ok());
+  EXPECT_EQ(settings.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(settings.status().message(), HasSubstr("transaction-gap-ms"));
+}
+
 TEST_F(KafkaBusTest, ABatchIsOneTransactionOfManyFrames) {
   auto bus = Connect("?transactional-id-prefix=batch-");
   ASSERT_NE(bus, nullptr);
