@@ -1,9 +1,9 @@
 // ltxbus's own index of an archive (docs/archive.md): one JSON object at
 // kManifestKey, outside Litestream's `ltx/` and `%04x/` prefixes so Litestream
 // never sees it. It lists every file per level with its TXIDs, timestamp,
-// size and post-apply database checksum, so restores and the archiver itself
-// need no LIST in steady state, and a restore can check the database it
-// built against the checksum the stream carried.
+// size and post-apply database checksum, so the archiver needs no LIST in
+// steady state, a restore one (UnnamedL0Tail), and a restore can check the
+// database it built against the checksum the stream carried.
 //
 // The manifest is also the archive's lease: it names the archiver that owns
 // the archive and until when. Every write is conditional (create-only, or
