@@ -233,9 +233,7 @@ Status Archiver::Ingest(Transaction tx) {
   }
   if (!adopted_.empty()) {
     // Archived already, by an earlier run.
-    last_txid_ = tx.txid();
-    last_checksum_ = tx.post_apply_checksum();
-    last_position_ = tx.position();
+    Advance(tx);
     if (tx.txid() == adopted_.front().max_txid) {
       ArchiveFile f = std::move(adopted_.front());
       adopted_.erase(adopted_.begin());
@@ -253,10 +251,14 @@ Status Archiver::Ingest(Transaction tx) {
   p.position = tx.position();
   if (pending_.empty()) pending_since_ms_ = env_->NowUnixMillis();
   pending_.push_back(std::move(p));
+  Advance(tx);
+  return Status::OK();
+}
+
+void Archiver::Advance(const Transaction& tx) {
   last_txid_ = tx.txid();
   last_checksum_ = tx.post_apply_checksum();
   last_position_ = tx.position();
-  return Status::OK();
 }
 
 Status Archiver::WriteSnapshotFrame(const Transaction& tx) {
@@ -278,9 +280,7 @@ Status Archiver::WriteSnapshotFrame(const Transaction& tx) {
       ArchiveFile f, Upload(kSnapshotLevel, *spool, h, spool->size(), tx.post_apply_checksum()));
   manifest_.files.push_back(std::move(f));
   manifest_.position = tx.position().ToString();
-  last_txid_ = tx.txid();
-  last_checksum_ = tx.post_apply_checksum();
-  last_position_ = tx.position();
+  Advance(tx);
   return Commit();
 }
 

@@ -80,6 +80,8 @@ class Archiver {
   Status TakeLease();
   Status OpenStream(bus::Bus& bus);
   Status Ingest(Transaction tx);
+  // `tx` is archived (or adopted): the chain continues after it.
+  void Advance(const Transaction& tx);
   Status Flush();
   Status WriteSnapshotFrame(const Transaction& tx);
   Status AdoptUnnamedTail();

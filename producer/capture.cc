@@ -222,7 +222,7 @@ Result<int> Capture::State::Poll() {
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, shm->Read());
   stats.wal_frames = hdr.max_frame;
   if (hdr.max_frame == 0) return 0;
-  if (!pos_valid || hdr.salt1 != pos.salt1 || hdr.salt2 != pos.salt2) {
+  if (!SameGeneration(hdr)) {
     // A new WAL generation. While the pin is held, the WAL can restart at
     // most once, and only after every frame before it was copied back, which
     // the pin allows only up to what was published; so the new generation

@@ -148,7 +148,7 @@ Result<bool> Capture::State::CheckpointUpToPin() {
   if (!candidate_held) LTXBUS_RETURN_IF_ERROR(TakeCandidate());
   const bool covered = candidate.max_frame == 0 || AllPublished(candidate);
   if (!covered) {
-    if (pos_valid && (candidate.salt1 != pos.salt1 || candidate.salt2 != pos.salt2)) {
+    if (pos_valid && !SameGeneration(candidate)) {
       DropCandidate();  // taken in an earlier WAL generation
       LTXBUS_RETURN_IF_ERROR(TakeCandidate());
     }

@@ -161,13 +161,15 @@ struct Capture::State {
   }
   // Everything the wal-index header `h` shows is published.
   bool AllPublished(const WalIndexHeader& h) const {
-    return h.max_frame == 0 ||
-           (pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2 && pos.frame > h.max_frame);
+    return h.max_frame == 0 || (SameGeneration(h) && pos.frame > h.max_frame);
+  }
+  // `h` is the WAL generation the published position is in.
+  bool SameGeneration(const WalIndexHeader& h) const {
+    return pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2;
   }
   // At most kBarrierPublishFrames of what `h` shows are unpublished.
   bool FewUnpublished(const WalIndexHeader& h) const {
-    return pos_valid && h.salt1 == pos.salt1 && h.salt2 == pos.salt2 &&
-           h.max_frame + 1 - pos.frame <= kBarrierPublishFrames;
+    return SameGeneration(h) && h.max_frame + 1 - pos.frame <= kBarrierPublishFrames;
   }
   Result<bool> CheckpointUnderBarrier();
   Result<bool> CheckpointUpToPin();
