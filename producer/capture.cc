@@ -82,20 +82,32 @@ Result<std::unique_ptr<Capture>> Capture::Open(Env* env, const CaptureOptions& o
   LTXBUS_ASSIGN_OR_RETURN(WalReader wal, WalReader::Open(env, s->wal_path));
   s->wal.emplace(std::move(wal));
 
-  // Becoming the publisher fences any older producer of this database.
-  LTXBUS_ASSIGN_OR_RETURN(std::optional<bus::LastFrame> last, s->publisher->Open());
-  if (last) s->txid = last->id.max_txid;
+  LTXBUS_RETURN_IF_ERROR(s->Resume(/*keep_pin=*/false));
+  return std::unique_ptr<Capture>(new Capture(std::move(s)));
+}
+
+Status Capture::Reopen(std::unique_ptr<bus::Publisher> publisher) {
+  State& s = *s_;
+  s.publisher = std::move(publisher);
+  s.behind = false;
+  Status st = s.CheckNotReplaced();
+  if (st.ok()) st = s.Resume(/*keep_pin=*/true);
+  s.broken = st;
+  return st;
+}
+
+// Becoming the publisher fences any older producer of this database.
+Status Capture::State::Resume(bool keep_pin) {
+  LTXBUS_ASSIGN_OR_RETURN(std::optional<bus::LastFrame> last, publisher->Open());
+  if (last) txid = last->id.max_txid;
   bool continued = false;
   if (last && last->trailer.wal) {
-    LTXBUS_ASSIGN_OR_RETURN(continued, s->Recover(*last));
+    LTXBUS_ASSIGN_OR_RETURN(continued, Recover(*last, keep_pin));
   }
-  if (!continued) {
-    LTXBUS_RETURN_IF_ERROR(
-        s->Snapshot(!last                ? "first start: nothing on the bus yet"
-                    : !last->trailer.wal ? "the bus's last frame has no WAL position"
-                                         : "the bus's last frame does not continue into the WAL"));
-  }
-  return std::unique_ptr<Capture>(new Capture(std::move(s)));
+  if (continued) return Status::OK();
+  return Snapshot(!last                ? "first start: nothing on the bus yet"
+                  : !last->trailer.wal ? "the bus's last frame has no WAL position"
+                                       : "the bus's last frame does not continue into the WAL");
 }
 
 Status Capture::State::CheckNotReplaced() const {
@@ -245,7 +257,7 @@ Result<int> Capture::State::Poll() {
   // Transactions go out in batches (Publisher::BeginBatch): many frames per
   // round trip or Kafka transaction. A failed batch leaves the bus holding
   // an unknown prefix of it while this state is already past it, so the
-  // Capture is then broken and must be reopened (Open learns where the bus
+  // Capture is then broken and must be reopened (Reopen learns where the bus
   // is). The time budget lets the caller move the pin and checkpoint while
   // a backlog drains.
   const auto deadline = Clock::now() + kPollBudget;

@@ -67,9 +67,10 @@ class Capture {
   // Publishes the transactions committed so far, one frame each, for up to
   // a short time budget (see behind()). Returns how many frames were
   // published. On a bus error nothing is lost: the next Poll (or, once
-  // broken(), a new Capture) starts again from the last acknowledged frame. Conflict means another
-  // producer took over (fenced); NotFound means the database file was
-  // replaced or removed: reopen to snapshot the new one.
+  // broken(), Reopen) starts again from the last acknowledged frame.
+  // Conflict means another producer took over (fenced); NotFound means the
+  // database file was replaced or removed: open a new Capture to snapshot
+  // the new one.
   Result<int> Poll();
   // Runs a PASSIVE checkpoint under the barrier when the WAL has grown past
   // min_checkpoint_page_count frames or checkpoint_interval has passed (or
@@ -80,9 +81,16 @@ class Capture {
   // again at once.
   bool behind() const;
   // A batch of frames failed and the bus holds an unknown part of it: this
-  // Capture only returns errors now; open a new one, which resumes from
-  // what the bus holds.
+  // Capture only returns errors now, until Reopen succeeds.
   bool broken() const;
+  // Becomes the publisher again with a new Publisher (the old one is
+  // dropped), learns where the bus's chain ends and continues it, or
+  // publishes a snapshot where it cannot be proven, as Open does. Unlike a
+  // new Capture it keeps the pin, so checkpoints the app runs while the bus
+  // is away cannot copy back frames the bus may not hold, and continuity
+  // survives the outage. On error (the bus is still away, Conflict if
+  // fenced, NotFound if the database was replaced) it stays broken.
+  Status Reopen(std::unique_ptr<bus::Publisher> publisher);
   const CaptureStats& stats() const;
   const std::string& name() const;
 

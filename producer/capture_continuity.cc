@@ -13,10 +13,16 @@ namespace ltxbus::producer {
 // still holds that frame's generation, nothing after it was checkpointed
 // into the database file, and the database as of that point has exactly the
 // frame's post-apply checksum. Then the page checksums are known and
-// publishing continues with the next transaction.
-Result<bool> Capture::State::Recover(const bus::LastFrame& last) {
+// publishing continues with the next transaction. With `keep_pin` (a
+// reopen after a failed batch) the pin held since then stays: it never saw
+// past what the bus acknowledged, so the app's own checkpoints cannot have
+// copied back anything after the bus's last frame meanwhile. A new pin sees
+// the WAL as it is now, which may be past the bus's last frame: from then
+// until the first checkpoint moves the pin, an app checkpoint could copy
+// back frames the bus lacks (a reopen then takes a snapshot: nothing lost).
+Result<bool> Capture::State::Recover(const bus::LastFrame& last, bool keep_pin) {
   const bus::WalPosition& wp = *last.trailer.wal;
-  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, PinAtKnownFrame());
+  LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, keep_pin && pinned ? shm->Read() : PinAtKnownFrame());
   const uint64_t last_frame = wp.next_frame - 1;
   if (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
       hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX) {

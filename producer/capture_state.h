@@ -104,7 +104,7 @@ struct Capture::State {
   ltx::DatabaseChecksum db_sum;
 
   // A batch failed: the bus holds an unknown prefix of it, this state is past
-  // it. Every call fails with this until the Capture is reopened.
+  // it. Every call fails with this until Reopen succeeds.
   Status broken;
   bool behind = false;  // the last Poll stopped at its budget with more to publish
   // Poll runs under the checkpoint barrier, which a watchdog may release at
@@ -181,7 +181,8 @@ struct Capture::State {
   Result<WalIndexHeader> PinAtKnownFrame();
   Status CheckNotReplaced() const;
   Status Snapshot(const std::string& reason);
-  Result<bool> Recover(const bus::LastFrame& last);
+  Status Resume(bool keep_pin);
+  Result<bool> Recover(const bus::LastFrame& last, bool keep_pin);
   Status CheckTransaction(const WalTransaction& txn) const;
   Status PublishTransaction(const WalTransaction& txn);
   Result<int> Poll();

@@ -39,13 +39,18 @@ void WakeAll(int stop_fd) {
   }
 }
 
-Result<std::unique_ptr<Capture>> OpenCapture(Env* env, bus::Bus* bus,
-                                             const config::DatabaseConfig& c,
-                                             const std::string& producer_id) {
+Result<std::unique_ptr<bus::Publisher>> NewPublisher(bus::Bus* bus, const config::DatabaseConfig& c,
+                                                     const std::string& producer_id) {
   bus::PublisherOptions po;
   po.producer = producer_id;
   po.chunk_size = c.chunk_size;
-  LTXBUS_ASSIGN_OR_RETURN(auto publisher, bus->NewPublisher(c.name, po));
+  return bus->NewPublisher(c.name, po);
+}
+
+Result<std::unique_ptr<Capture>> OpenCapture(Env* env, bus::Bus* bus,
+                                             const config::DatabaseConfig& c,
+                                             const std::string& producer_id) {
+  LTXBUS_ASSIGN_OR_RETURN(auto publisher, NewPublisher(bus, c, producer_id));
   CaptureOptions o;
   o.db_path = c.path;
   o.name = c.name;
@@ -129,22 +134,32 @@ void Replicator::Run(size_t index) {
       stop = stopping_;
     }
     std::chrono::milliseconds wait = db.config.monitor_interval;
-    if (!db.capture) {
-      auto capture = OpenCapture(env_, db.bus.get(), db.config, db.producer_id);
-      if (capture.ok()) {
-        db.capture = std::move(*capture);
+    if (!db.capture || db.capture->broken()) {
+      // A broken Capture is reopened in place: it keeps its pin, so the
+      // app's checkpoints meanwhile cannot break continuity.
+      Status st;
+      if (db.capture) {
+        auto publisher = NewPublisher(db.bus.get(), db.config, db.producer_id);
+        st = publisher.ok() ? db.capture->Reopen(std::move(*publisher)) : publisher.status();
+        if (st.code() == Status::Code::kNotFound) db.capture.reset();
+      } else {
+        auto capture = OpenCapture(env_, db.bus.get(), db.config, db.producer_id);
+        if (capture.ok()) db.capture = std::move(*capture);
+        st = capture.status();
+      }
+      if (st.ok()) {
         backoff = 100ms;
-      } else if (capture.status().code() == Status::Code::kInvalidArgument) {
-        fail(capture.status());
+      } else if (st.code() == Status::Code::kInvalidArgument) {
+        fail(st);
         return;
       } else {
-        spdlog::warn("{}: cannot open: {} (retrying in {} ms)", name, capture.status().message(),
+        spdlog::warn("{}: cannot open: {} (retrying in {} ms)", name, st.message(),
                      backoff.count());
         wait = backoff;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       }
     }
-    if (db.capture) {
+    if (db.capture && !db.capture->broken()) {
       auto n = db.capture->Poll();
       if (n.ok()) {
         backoff = 100ms;
@@ -164,10 +179,9 @@ void Replicator::Run(size_t index) {
         spdlog::warn("{}: {}; reopening", name, n.status().message());
         db.capture.reset();
       } else if (db.capture->broken()) {
-        // The bus holds an unknown part of the failed batch; a new Capture
-        // learns where it ends (not a fence: that was Conflict above).
+        // The bus holds an unknown part of the failed batch; Reopen learns
+        // where it ends (not a fence: that was Conflict above).
         spdlog::warn("{}: {}", name, n.status().message());
-        db.capture.reset();
         wait = backoff;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       } else {

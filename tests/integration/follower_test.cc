@@ -39,8 +39,8 @@ TEST_P(FollowerTest, BankInvariantHoldsForReadersWhileTheReplicaFollows) {
   // states rather than a burst the follower applies in a few batches. Kafka
   // gets fewer: the producer publishes each frame as one Kafka transaction.
   const bool kafka = GetParam() == ServerKind::kKafka;
-  RunBank({"--seed", "7", "--transactions", kafka ? "800" : "3000", "--rate", kafka ? "150" : "400",
-           "--vacuum-every", "200"});
+  RunBank({"--seed", "7", "--transactions", kafka ? "1200" : "3000", "--rate",
+           kafka ? "150" : "400", "--vacuum-every", "200"});
   ExpectConverges();
   const ReaderTotals t = StopReaders(readers);
   EXPECT_EQ(t.violations, 0);
@@ -49,8 +49,9 @@ TEST_P(FollowerTest, BankInvariantHoldsForReadersWhileTheReplicaFollows) {
   // Each reader saw the replica change under it, not one frozen snapshot.
   // How many distinct states it sees depends on how the follower batches
   // (more source transactions per replica commit when it is behind, e.g. on
-  // a loaded machine), so the bound is loose.
-  EXPECT_GE(t.states, 4 * 20);
+  // a loaded machine; on Kafka a sanitizer build commits the producer's
+  // transactions a few times a second), so the bound is loose.
+  EXPECT_GE(t.states, kReaders * 10);
   ExpectIntegrityOk();
   ExpectConverges(10s);  // the final state, after the readers stopped
   StopCleanly(follower, "the follower");

@@ -79,6 +79,7 @@ class MemoryPublisher final : public bus::Publisher {
       : shared_(std::move(shared)), database_(std::move(database)), options_(std::move(options)) {}
   Result<std::optional<bus::LastFrame>> Open() override {
     std::lock_guard lock(shared_->mu);
+    if (shared_->down) return Status::Unavailable("memory bus is down");
     generation_ = ++shared_->generation[database_];
     return NewestFrame(shared_->logs[database_]);
   }
