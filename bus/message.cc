@@ -72,10 +72,19 @@ std::map<std::string, std::string> ChunkHeaders::Encode() const {
 }
 
 Result<ChunkHeaders> ChunkHeaders::Decode(const std::map<std::string, std::string>& headers) {
-  auto get = [&](std::string_view name) -> Result<std::string_view> {
-    auto it = headers.find(std::string(name));
-    if (it == headers.end()) return Status::Corruption("message has no {} header", name);
+  return Decode([&](const std::string& name) -> std::optional<std::string_view> {
+    auto it = headers.find(name);
+    if (it == headers.end()) return std::nullopt;
     return std::string_view(it->second);
+  });
+}
+
+Result<ChunkHeaders> ChunkHeaders::Decode(const Lookup& header) {
+  auto find = [&](std::string_view name) { return header(std::string(name)); };
+  auto get = [&](std::string_view name) -> Result<std::string_view> {
+    std::optional<std::string_view> v = find(name);
+    if (!v) return Status::Corruption("message has no {} header", name);
+    return *v;
   };
   ChunkHeaders c;
   LTXBUS_ASSIGN_OR_RETURN(std::string_view db, get(kHeaderDatabase));
@@ -104,16 +113,15 @@ Result<ChunkHeaders> ChunkHeaders::Decode(const std::map<std::string, std::strin
   c.frame.timestamp_ms = ts;
   LTXBUS_ASSIGN_OR_RETURN(v, get(kHeaderPreApply));
   LTXBUS_ASSIGN_OR_RETURN(c.frame.pre_apply, ParseUint(kHeaderPreApply, v, 16));
-  auto last = headers.find(std::string(kHeaderLast));
-  c.last = last != headers.end() && last->second == "1";
+  const std::optional<std::string_view> last = find(kHeaderLast);
+  c.last = last == "1";
   if (c.last) {
     LTXBUS_ASSIGN_OR_RETURN(v, get(kHeaderFrameSize));
     LTXBUS_ASSIGN_OR_RETURN(c.trailer.frame_size, ParseUint(kHeaderFrameSize, v, 10));
     LTXBUS_ASSIGN_OR_RETURN(v, get(kHeaderPostApply));
     LTXBUS_ASSIGN_OR_RETURN(c.trailer.post_apply, ParseUint(kHeaderPostApply, v, 16));
-    auto wal = headers.find(std::string(kHeaderWal));
-    if (wal != headers.end()) {
-      LTXBUS_ASSIGN_OR_RETURN(c.trailer.wal, WalPosition::Parse(wal->second));
+    if (const std::optional<std::string_view> wal = find(kHeaderWal)) {
+      LTXBUS_ASSIGN_OR_RETURN(c.trailer.wal, WalPosition::Parse(*wal));
     }
   }
   return c;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -76,8 +77,13 @@ struct ChunkHeaders {
 
   // Header name → value, in a stable order.
   std::map<std::string, std::string> Encode() const;
+  // A header's value by name, or nullopt when the message has none. The
+  // value must stay valid until Decode returns.
+  using Lookup = std::function<std::optional<std::string_view>(const std::string& name)>;
   // Parses and validates; a missing or malformed header is a Corruption error
-  // naming it.
+  // naming it. The lookup form lets a bus client hand over its own header
+  // storage without copying every header first.
+  static Result<ChunkHeaders> Decode(const Lookup& header);
   static Result<ChunkHeaders> Decode(const std::map<std::string, std::string>& headers);
 };
 

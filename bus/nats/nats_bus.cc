@@ -446,20 +446,14 @@ Result<uint64_t> Connection::StreamLastSeq() const {
   return info->State.LastSeq;
 }
 
-std::map<std::string, std::string> HeadersOf(natsMsg* msg) {
-  std::map<std::string, std::string> out;
-  const char** raw = nullptr;
-  int count = 0;
-  if (natsMsgHeader_Keys(msg, &raw, &count) != NATS_OK) return out;
-  // The array is ours to free; the strings stay the message's.
-  std::unique_ptr<const char*, CDeleter<&std::free>> keys(raw);
-  for (int i = 0; i < count; i++) {
+Result<ChunkHeaders> DecodeChunkHeaders(natsMsg* msg) {
+  return ChunkHeaders::Decode([msg](const std::string& name) -> std::optional<std::string_view> {
     const char* value = nullptr;
-    if (natsMsgHeader_Get(msg, keys.get()[i], &value) == NATS_OK && value != nullptr) {
-      out.emplace(keys.get()[i], value);
+    if (natsMsgHeader_Get(msg, name.c_str(), &value) != NATS_OK || value == nullptr) {
+      return std::nullopt;
     }
-  }
-  return out;
+    return std::string_view(value);
+  });
 }
 
 std::string HeaderOr(natsMsg* msg, const char* name) {

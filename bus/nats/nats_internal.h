@@ -90,8 +90,9 @@ class Connection {
   JsPtr js_;
 };
 
-// Every header of `msg` (first value of each), for ChunkHeaders::Decode.
-std::map<std::string, std::string> HeadersOf(natsMsg* msg);
+// Decodes the chunk headers of `msg` (the first value of each header),
+// reading them from the message itself.
+Result<ChunkHeaders> DecodeChunkHeaders(natsMsg* msg);
 // A header's value, or "" when absent.
 std::string HeaderOr(natsMsg* msg, const char* name);
 std::string_view PayloadOf(natsMsg* msg);

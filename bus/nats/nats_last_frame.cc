@@ -26,7 +26,7 @@ Result<SubjectTail> ReadSubjectTail(const Connection& conn, const std::string& d
       return fmt::format("database {}: the message at stream sequence {} on {}", database, seq,
                          subject);
     };
-    auto h = ChunkHeaders::Decode(HeadersOf(msg.get()));
+    auto h = DecodeChunkHeaders(msg.get());
     if (!h.ok()) return h.status().WithContext(where());
     if (h->frame.database != database) {
       return Status::Corruption("{} belongs to database '{}'", where(), h->frame.database);

@@ -84,7 +84,7 @@ Result<bool> TakeOver(PublishState& st, ChunkHeaders& h) {
   if (!last.has_value()) return false;
   natsMsg* m = last->get();
   const uint64_t seq = natsMsg_GetSequence(m);
-  auto tail = ChunkHeaders::Decode(HeadersOf(m));
+  auto tail = DecodeChunkHeaders(m);
   if (seq <= st.last_seq || !tail.ok() || tail->last ||
       tail->frame.producer != st.previous_writer->producer ||
       !st.previous_writer->attempts.contains(tail->frame.attempt)) {
@@ -224,7 +224,7 @@ Status Resync(PublishState& st) {
     st.last_seq = seq;
     st.last_msg_id.clear();
     st.uncertain = false;
-    auto h = ChunkHeaders::Decode(HeadersOf(last->get()));
+    auto h = DecodeChunkHeaders(last->get());
     if (h.ok() && h->last) st.landed = LastFrame{h->frame, h->trailer, seq};
     return Status::OK();
   }

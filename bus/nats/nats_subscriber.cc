@@ -111,7 +111,7 @@ class NatsSubscriber final : public Subscriber {
       Chunk chunk;
       chunk.offset = seq;
       chunk.bus_time_ms = meta->Timestamp / 1'000'000;
-      auto headers = ChunkHeaders::Decode(HeadersOf(msg.get()));
+      auto headers = DecodeChunkHeaders(msg.get());
       if (!headers.ok()) {
         // Reported, and skipped: the next call goes on with the next message.
         return headers.status().WithContext(fmt::format(
