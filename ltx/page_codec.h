@@ -27,7 +27,8 @@ class PageCodec {
   // Decompresses one raw LZ4 block that must yield exactly dst.size() bytes.
   static Status DecompressBlock(std::span<const uint8_t> block, std::span<uint8_t> dst);
   // Decompresses one complete LZ4 frame that must yield exactly dst.size()
-  // bytes and end exactly at the end of `frame` (content checksum checked).
+  // bytes and end exactly at the end of `frame`. Its content checksum is not
+  // checked: callers are LTX decoders, which check the file's CRC-64.
   Status DecompressFrame(std::span<const uint8_t> frame, std::span<uint8_t> dst);
 
   // Largest valid compressed block for a page: LZ4_compressBound(page_size).
