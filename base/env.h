@@ -50,6 +50,7 @@ class DataFile : public RandomAccessFile {
  public:
   virtual Status WriteAt(uint64_t offset, std::span<const uint8_t> data) = 0;
   virtual Status Truncate(uint64_t size) = 0;
+  // Makes the contents and size durable (fdatasync).
   virtual Status Sync() = 0;
 };
 

@@ -119,7 +119,7 @@ class PosixDataFile final : public DataFile {
     return Status::OK();
   }
   Status Sync() override {
-    if (::fsync(fd_.get()) != 0) return Status::FromErrno("fsync " + path_, errno);
+    if (::fdatasync(fd_.get()) != 0) return Status::FromErrno("fdatasync " + path_, errno);
     return Status::OK();
   }
 

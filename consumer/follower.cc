@@ -50,13 +50,12 @@ Result<std::unique_ptr<Follower>> Follower::Open(Env* env, const FollowerOptions
   return f;
 }
 
-Status Follower::StorePosition() {
-  return StoreReplicaPositionFile(env_, position_path_, position_);
-}
+Status Follower::StorePosition() { return position_store_->Store(position_); }
 
 Status Follower::Load() {
   const std::string& path = options_.replica.path;
   position_path_ = ReplicaPositionPath(path);
+  position_store_.emplace(env_, position_path_);
   const std::string dir = std::filesystem::path(path).parent_path().string();
   if (!dir.empty()) LTXBUS_RETURN_IF_ERROR(env_->CreateDirs(dir));
   bool has_data = false;

@@ -128,6 +128,7 @@ class Follower {
   bus::Bus* bus_;                                // for the stream locator
   std::unique_ptr<store::ObjectStore> archive_;  // nullptr: no archive
   std::string position_path_;
+  std::optional<ReplicaPositionStore> position_store_;
   ReplicaPositionFile position_;
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<bus::Subscriber> sub_;

@@ -2,18 +2,26 @@
 // sidecar file beside the replica ("<replica>.ltxbus-position"), outside the
 // replica's pages.
 //
-// The file is rewritten atomically *before* each replica commit and holds two
+// The file is written durably *before* each replica commit and holds two
 // records: `committed` (the state the replica is in when the batch starts)
 // and `pending` (the state the batch being committed leads to). After a crash
 // the replica is in exactly one of those two states, because a replica commit
 // is atomic; the follower tells which by checksumming the replica
-// (docs/follower.md, "Position and crashes"). One fsynced write per batch
+// (docs/follower.md, "Position and crashes"). One synced write per batch
 // thus keeps the position durable with the replica, with nothing to write
 // after the commit.
+//
+// The file is text in two fixed-size slots (each with a sequence number and
+// a CRC-64), so a running follower rewrites one slot in place with one
+// fdatasync (ReplicaPositionStore) rather than a temporary file, fsync,
+// rename and directory fsync: a write torn by a crash leaves the other slot,
+// the previous record, intact, and a load takes the intact slot with the
+// higher sequence. Files of the older one-record format still load.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,13 +61,33 @@ struct ReplicaPositionFile {
 // The sidecar's path for a replica.
 std::string ReplicaPositionPath(const std::string& replica_path);
 
-std::string FormatReplicaPositionFile(const ReplicaPositionFile& file);
-// Corruption naming the line on malformed input.
+// The whole file with `file` in slot 0 (sequence 1) and slot 1 empty.
+// InvalidArgument if the record does not fit a slot (a very long name).
+Result<std::string> FormatReplicaPositionFile(const ReplicaPositionFile& file);
+// Corruption naming the line (or saying no slot is intact) on malformed input.
 Result<ReplicaPositionFile> ParseReplicaPositionFile(std::string_view text);
 
 // NotFound if the file does not exist.
 Result<ReplicaPositionFile> LoadReplicaPositionFile(Env* env, const std::string& path);
 // Atomic and durable (temporary file, fsync, rename, directory fsync).
 Status StoreReplicaPositionFile(Env* env, const std::string& path, const ReplicaPositionFile& file);
+
+// Rewrites one replica's position file, durably, once per replica batch.
+// The first Store writes the whole file atomically (StoreReplicaPositionFile);
+// each later one writes the slot not holding the newest record, in place,
+// and fdatasyncs it. Only one writer per file (the follower holding the
+// replica).
+class ReplicaPositionStore {
+ public:
+  ReplicaPositionStore(Env* env, std::string path);
+  Status Store(const ReplicaPositionFile& file);
+
+ private:
+  Env* env_;
+  std::string path_;
+  std::unique_ptr<DataFile> file_;  // open after the first Store
+  uint64_t sequence_ = 0;           // of the newest record written
+  int newest_slot_ = 0;
+};
 
 }  // namespace ltxbus::consumer
