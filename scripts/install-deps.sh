@@ -20,7 +20,7 @@ debian_packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   dpkg-dev xz-utils
   librdkafka-dev libnats-dev libssl-dev libzstd-dev libyaml-cpp-dev
-  liblz4-dev libcurl4-openssl-dev
+  liblz4-dev libcurl4-openssl-dev libgoogle-perftools-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   sqlite3 python3 libsqlite3-dev
