@@ -54,7 +54,7 @@ struct Options {
   int poll_us = 500;
   int backlog = 30000;  // transactions behind for the apply run
   int row_bytes = 3000;
-  int max_batch = 64;  // the apply run's follower -max-batch
+  int max_batch = 256;  // the apply run's follower -max-batch
   std::string only = "nats,kafka,litestream,apply";
   // Appended to the kafka:// URL as its query, e.g. "rdkafka.linger.ms=0".
   std::string kafka_options;

@@ -96,7 +96,7 @@ void AddFollowCommand(CLI::App& app, CommandResult* result) {
   cmd->add_option("db", o->db, "The database's name on the bus (by default its file name)");
   cmd->add_option("-o,--replica", o->replica, "The replica to create or keep following");
   cmd->add_option("--max-batch", o->max_batch,
-                  "Source transactions per replica commit when catching up (default 64)")
+                  "Source transactions per replica commit when catching up (default 256)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--archive", o->archive,
                   "An archive of the database (ltxbus archive's URL: s3://, file://, nats://) to "

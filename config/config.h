@@ -39,7 +39,7 @@ struct FollowConfig {
   std::string name;     // the database's name on the bus
   std::string replica;  // the replica's path
   std::string bus;      // bus URL; default: the top-level `bus`
-  int max_batch = 64;   // source transactions per replica commit when behind
+  int max_batch = 256;  // source transactions per replica commit when behind
   // The replica's checkpoints: PASSIVE past this many WAL frames, TRUNCATE
   // past this many WAL bytes.
   uint32_t min_checkpoint_page_count = 1000;

@@ -97,7 +97,7 @@ follow:
   EXPECT_EQ(c->follow[0].name, "app.db");
   EXPECT_EQ(c->follow[0].replica, "/data/replicas/app.db");
   EXPECT_EQ(c->follow[0].bus, "nats://127.0.0.1:4222/LTX");
-  EXPECT_EQ(c->follow[0].max_batch, 64);
+  EXPECT_EQ(c->follow[0].max_batch, 256);
   EXPECT_EQ(c->follow[0].archive, "");
   EXPECT_EQ(c->follow[1].archive, "file:///srv/archive/app");
   EXPECT_EQ(c->follow[1].bus, "kafka://127.0.0.1:9092/frames");

@@ -40,7 +40,7 @@ struct FollowerOptions {
   std::string bus_url;   // for messages
   ReplicaOptions replica;
   // Source transactions per replica commit when frames are waiting.
-  int max_batch = 64;
+  int max_batch = 256;
   // With nothing to apply for this long, TRUNCATE the replica's WAL.
   std::chrono::milliseconds idle_checkpoint{2000};
   // How long the bootstrap scan waits for more of the stream.
