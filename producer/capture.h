@@ -45,6 +45,9 @@ struct CaptureStats {
   uint64_t frames = 0;     // frames published by this Capture
   uint64_t snapshots = 0;  // of which snapshots
   uint64_t checkpoints = 0;
+  // Of which ran under the barrier, copying the whole WAL back so that the
+  // app's next write restarts it (the others went up to the pin).
+  uint64_t barrier_checkpoints = 0;
   // Checkpoint barriers under which the app's last commits were published,
   // and of those, how many the watchdog released because the bus was slow.
   uint64_t barrier_publishes = 0;

@@ -50,6 +50,18 @@ class BarrierWatchdog {
   std::thread thread_;  // last: starts once the members it uses exist
 };
 
+// Retries the write lock every 50 µs until the deadline. SQLite's default
+// handler sleeps 1, 2, 5, 10 ... 100 ms between attempts, about a dozen in
+// the barrier's 200 ms; an app committing back to back frees the lock only
+// for microseconds between its COMMIT and its next BEGIN, so those few
+// attempts mostly missed and the WAL could not restart (the app then pays
+// for a growing WAL). Polling finds such a gap within a few milliseconds.
+int PollForTheLock(void* deadline, int /*attempts*/) {
+  if (Clock::now() >= *static_cast<Clock::time_point*>(deadline)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(50));
+  return 1;
+}
+
 }  // namespace
 
 Result<bool> Capture::MaybeCheckpoint(bool force) {
@@ -94,7 +106,8 @@ Result<bool> Capture::State::CheckpointUnderBarrier() {
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader before, shm->Read());
   if (behind || !(AllPublished(before) || FewUnpublished(before))) return false;
   DropCandidate();  // the barrier needs the other connection
-  sqlite3_busy_timeout(barrier->raw(), static_cast<int>(kBarrierTimeout.count()));
+  Clock::time_point deadline = Clock::now() + kBarrierTimeout;
+  sqlite3_busy_handler(barrier->raw(), PollForTheLock, &deadline);
   auto b = Barrier::Take(&*barrier, &barrier_held);
   sqlite3_busy_timeout(barrier->raw(), static_cast<int>(opt.busy_timeout.count()));
   if (!b.ok()) {
@@ -134,6 +147,7 @@ Result<bool> Capture::State::CheckpointUnderBarrier() {
     return Status::IOError("{}: checkpoint failed: {}", opt.name, sqlite3_errstr(rc));
   }
   spdlog::debug("{}: checkpoint: {} of {} frames copied back", opt.name, checkpointed, log_frames);
+  stats.barrier_checkpoints++;
   return true;
 }
 
