@@ -94,13 +94,6 @@ void RemoveOutput(const std::string& out) {
   }
 }
 
-// Writes back every dirty page first (untimed), so a timed write does not
-// also pay for what earlier steps left in the page cache.
-Status SyncAll() {
-  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand({"sync"}, 600s));
-  return r.exit_code == 0 ? Status::OK() : Status::Internal("sync failed: {}", r.error_output);
-}
-
 Result<double> TimeRestore(const Tools& t, const std::vector<std::string>& argv,
                            const std::string& out) {
   RemoveOutput(out);
@@ -121,22 +114,6 @@ Result<double> TimeRestore(const Tools& t, const std::vector<std::string>& argv,
 Result<bool> SameFile(const std::string& a, const std::string& b) {
   LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand({"cmp", "-s", a, b}, 300s));
   return r.exit_code == 0;
-}
-
-// dd of db_bytes from /dev/zero, synced: the disk's durable sequential write speed.
-Result<double> TimeDd(const std::string& path, int64_t bytes) {
-  LTXBUS_RETURN_IF_ERROR(SyncAll());
-  const auto start = Clock::now();
-  LTXBUS_ASSIGN_OR_RETURN(
-      CommandResult r,
-      RunCommand({"dd", "if=/dev/zero", "of=" + path, "bs=1M",
-                  fmt::format("count={}", (bytes + (1 << 20) - 1) >> 20), "conv=fdatasync"},
-                 600s));
-  const double s = Seconds(Clock::now() - start).count();
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  if (r.exit_code != 0) return Status::Internal("dd failed: {}", r.error_output);
-  return s;
 }
 
 // One restore under strace, counting the sync calls on the output file and

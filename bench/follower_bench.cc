@@ -52,8 +52,10 @@ struct Options {
   double warmup = 5;
   std::string monitor_interval = "5ms";
   int poll_us = 500;
-  int backlog = 30000;  // transactions behind for the apply run
-  int row_bytes = 3000;
+  int backlog = 30000;  // transactions behind for the apply run (at most)
+  // One apply run per row size; larger rows get fewer transactions, about
+  // 90 MB of rows each.
+  std::vector<int> row_bytes = {3000, 30000, 400000};
   int max_batch = 256;  // the apply run's follower -max-batch
   std::string only = "nats,kafka,litestream,apply";
   // Appended to the kafka:// URL as its query, e.g. "rdkafka.linger.ms=0".
@@ -323,26 +325,28 @@ Result<LagResult> RunLag(const Tools& t, const Options& o, Kind k) {
 }
 
 struct ApplyResult {
+  int row_bytes = 0;
   uint64_t transactions = 0, pages = 0, commits = 0;
   double seconds = 0;  // first progress to caught up
   double startup = 0;  // follower start to first progress
 };
 
-Result<ApplyResult> RunApply(const Tools& t, const Options& o) {
+Result<ApplyResult> RunApply(const Tools& t, const Options& o, int row_bytes) {
+  const int backlog = std::max(1, std::min(o.backlog, 90'000'000 / std::max(row_bytes, 1)));
   RunDir dir;
   const std::string db = dir.Join("app.db"), replica = dir.Join("replica.db");
-  const std::string url = BusUrl(t, o, Kind::kNats, fmt::format("fa{}", getpid()));
+  const std::string url = BusUrl(t, o, Kind::kNats, fmt::format("fa{}r{}", getpid(), row_bytes));
   LTXBUS_RETURN_IF_ERROR(RunBenchApp(t.app, {db, "--create", "--transactions", "1"}, 60s).status());
   const int port = FreePort();
   LTXBUS_ASSIGN_OR_RETURN(auto procs, StartPipeline(t, o, Kind::kNats, dir, db, replica, url, 0));
   ReplicaReader reader(replica, false);
   if (!WaitForRows(reader, 1, 120s)) return Status::Timeout("the replica never appeared");
   (void)procs.second.Stop(10s);
-  LTXBUS_ASSIGN_OR_RETURN(
-      std::string out, RunBenchApp(t.app,
-                                   {db, "--transactions", std::to_string(o.backlog), "--row-bytes",
-                                    std::to_string(o.row_bytes)},
-                                   600s));
+  LTXBUS_ASSIGN_OR_RETURN(std::string out,
+                          RunBenchApp(t.app,
+                                      {db, "--transactions", std::to_string(backlog), "--row-bytes",
+                                       std::to_string(row_bytes)},
+                                      600s));
   const auto txns = static_cast<uint64_t>(Field(out, "commits"));
   // Everything published before the follower starts: TXID 1 is the snapshot.
   LTXBUS_ASSIGN_OR_RETURN(auto watcher, Follower::Start(url, "app.db"));
@@ -358,6 +362,7 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o) {
   std::optional<Clock::time_point> first;
   double txid0 = -1;
   ApplyResult res;
+  res.row_bytes = row_bytes;
   res.transactions = txns;
   for (const auto deadline = start + 600s; Clock::now() < deadline;) {
     const std::string m = Scrape(port);
@@ -380,7 +385,8 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o) {
 }
 
 std::string Markdown(const Options& o, const std::vector<LagResult>& lags,
-                     const std::optional<ApplyResult>& apply, const std::string& load) {
+                     const std::vector<ApplyResult>& applies, double dd_mbps,
+                     const std::string& load) {
   std::string md = fmt::format(
       "Command: `{}`. Loopback, the shared 2-vCPU VM (load average before: {}), {}.\n"
       "App: bench/producer_bench_app (system SQLite), one 100-byte row per transaction, "
@@ -401,19 +407,28 @@ std::string Markdown(const Options& o, const std::vector<LagResult>& lags,
                       l.app_rate, Percentile(l.ms, 50), Percentile(l.ms, 90), Percentile(l.ms, 99),
                       mx, l.follower_cpu * 100);
   }
-  if (apply) {
+  if (!applies.empty()) {
     md += fmt::format(
-        "\nApply rate (NATS): the follower stopped, {} transactions of one {}-byte row written "
-        "and published, the follower started again with `-max-batch {}`; from its first "
-        "applied batch to caught "
-        "up (startup, which verifies the replica and subscribes, took {:.2f} s more).\n\n"
-        "| Transactions | Pages | Replica commits | Seconds | Pages/s | Transactions/s |\n"
-        "| ---: | ---: | ---: | ---: | ---: | ---: |\n"
-        "| {} | {} | {} | {:.2f} | {:.0f} | {:.0f} |\n",
-        apply->transactions, o.row_bytes, o.max_batch, apply->startup, apply->transactions,
-        apply->pages, apply->commits, apply->seconds,
-        static_cast<double>(apply->pages) / apply->seconds,
-        static_cast<double>(apply->transactions) / apply->seconds);
+        "\nApply rate (NATS): the follower stopped, transactions of one row each written and "
+        "published, the follower started again (`-max-batch {}`, the default); from its first "
+        "applied batch to caught up. A WAL-mode replica writes every page twice (its WAL, then "
+        "the checkpoint), so \"× 2 ÷ dd\" compares twice the page bytes with `dd "
+        "if=/dev/zero bs=1M conv=fdatasync` of 256 MiB in the replica's directory in the same "
+        "run: **{:.0f} MB/s**.\n\n"
+        "| Row bytes | Transactions | Pages | Pages per transaction | Replica commits | Seconds "
+        "| Pages/s | Transactions/s | Page MB/s | × 2 ÷ dd |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        o.max_batch, dd_mbps);
+    for (const ApplyResult& a : applies) {
+      const double pages_per_s = static_cast<double>(a.pages) / a.seconds;
+      const double mbps = pages_per_s * 4096 / 1e6;
+      md += fmt::format(
+          "| {} | {} | {} | {:.1f} | {} | {:.2f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} |\n",
+          a.row_bytes, a.transactions, a.pages,
+          static_cast<double>(a.pages) / static_cast<double>(a.transactions), a.commits, a.seconds,
+          pages_per_s, static_cast<double>(a.transactions) / a.seconds, mbps,
+          dd_mbps > 0 ? 2 * mbps / dd_mbps : 0.0);
+    }
   }
   return md;
 }
@@ -434,7 +449,8 @@ int Main(int argc, char** argv) {
   cli.add_option("--monitor-interval", o.monitor_interval, "the producer's monitor-interval");
   cli.add_option("--poll-us", o.poll_us, "how often the reader polls the replica");
   cli.add_option("--backlog", o.backlog, "transactions behind in the apply run");
-  cli.add_option("--row-bytes", o.row_bytes, "row size in the apply run");
+  cli.add_option("--row-bytes", o.row_bytes, "row sizes of the apply runs (one run each)")
+      ->delimiter(',');
   cli.add_option("--max-batch", o.max_batch, "the apply run's follower -max-batch");
   cli.add_option("--only", o.only, "comma-separated: nats,kafka,litestream,apply");
   cli.add_option("--kafka-options", o.kafka_options,
@@ -473,16 +489,26 @@ int Main(int argc, char** argv) {
                  Percentile(v, 50), Percentile(v, 99), v.size());
     lags.push_back(std::move(*r));
   }
-  std::optional<ApplyResult> apply;
+  std::vector<ApplyResult> applies;
+  double dd_mbps = 0;
   if (want("apply")) {
-    auto r = RunApply(t, o);
-    if (!r.ok()) {
-      std::fprintf(stderr, "apply: %s\n", r.status().ToString().c_str());
-      return 1;
+    RunDir dd_dir;
+    constexpr int64_t kDdBytes = int64_t{256} << 20;
+    auto dd = TimeDd(dd_dir.Join("dd.out"), kDdBytes);
+    if (!dd.ok()) return std::fprintf(stderr, "dd: %s\n", dd.status().ToString().c_str()), 1;
+    dd_mbps = static_cast<double>(kDdBytes) / 1e6 / *dd;
+    for (int row_bytes : o.row_bytes) {
+      auto r = RunApply(t, o, row_bytes);
+      if (!r.ok()) {
+        std::fprintf(stderr, "apply: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+      std::fprintf(stderr, "apply, %d-byte rows: %.0f pages/s\n", row_bytes,
+                   static_cast<double>(r->pages) / r->seconds);
+      applies.push_back(*r);
     }
-    apply = *r;
   }
-  const std::string md = Markdown(o, lags, apply, load);
+  const std::string md = Markdown(o, lags, applies, dd_mbps, load);
   std::fputs(md.c_str(), stdout);
   if (!o.results.empty()) {
     Status s = WriteResults(o.results, md);

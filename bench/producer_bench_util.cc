@@ -235,4 +235,24 @@ Result<std::string> RunBenchApp(const std::string& app, const std::vector<std::s
   return r.output;
 }
 
+Status SyncAll() {
+  LTXBUS_ASSIGN_OR_RETURN(CommandResult r, RunCommand({"sync"}, 600s));
+  return r.exit_code == 0 ? Status::OK() : Status::Internal("sync failed: {}", r.error_output);
+}
+
+Result<double> TimeDd(const std::string& path, int64_t bytes) {
+  LTXBUS_RETURN_IF_ERROR(SyncAll());
+  const auto start = std::chrono::steady_clock::now();
+  LTXBUS_ASSIGN_OR_RETURN(
+      CommandResult r,
+      RunCommand({"dd", "if=/dev/zero", "of=" + path, "bs=1M",
+                  fmt::format("count={}", (bytes + (1 << 20) - 1) >> 20), "conv=fdatasync"},
+                 600s));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  if (r.exit_code != 0) return Status::Internal("dd failed: {}", r.error_output);
+  return s;
+}
+
 }  // namespace ltxbus::bench

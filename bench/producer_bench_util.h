@@ -134,4 +134,11 @@ BenchPrograms FindPrograms();
 Result<std::string> RunBenchApp(const std::string& app, const std::vector<std::string>& args,
                                 std::chrono::seconds timeout);
 
+// Writes back every dirty page first (untimed), so a timed write does not
+// also pay for what earlier steps left in the page cache.
+Status SyncAll();
+// Seconds for dd to write `bytes` from /dev/zero to `path` and fdatasync it
+// (the file is removed after): the disk's durable sequential write speed.
+Result<double> TimeDd(const std::string& path, int64_t bytes);
+
 }  // namespace ltxbus::bench
