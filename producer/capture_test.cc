@@ -74,6 +74,16 @@ class CaptureTest : public ::testing::Test {
     return c.ok() ? std::move(*c) : nullptr;
   }
 
+  // Polls and forces a checkpoint `rounds` times, `pause` before each.
+  static void PollAndCheckpoint(Capture& capture, int rounds, std::chrono::milliseconds pause) {
+    for (int i = 0; i < rounds; i++) {
+      std::this_thread::sleep_for(pause);
+      ASSERT_TRUE(capture.Poll().ok());
+      auto ck = capture.MaybeCheckpoint(true);
+      ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+    }
+  }
+
   // Polls until the capture has nothing left to publish.
   static void PublishEverything(Capture& capture) {
     for (int i = 0; i < 10000; i++) {
@@ -294,6 +304,10 @@ class BusyWriter {
   }
   std::chrono::milliseconds longest() const { return std::chrono::milliseconds(longest_ms_); }
   int commits() const { return commits_; }
+  // Waits (up to 2 s) until the writer has committed a few times.
+  void WaitUntilWriting() const {
+    for (int i = 0; i < 200 && commits_ < 5; i++) std::this_thread::sleep_for(10ms);
+  }
 
  private:
   void Run(const std::string& db_path, std::chrono::milliseconds pause) {
@@ -345,7 +359,7 @@ TEST_F(CaptureTest, TheWalRestartsUnderAnAppThatCommitsBackToBack) {
     auto first = shm->Read();
     ASSERT_TRUE(first.ok());
     uint32_t salt = first->salt1;
-    for (int i = 0; i < 200 && writer.commits() < 5; i++) std::this_thread::sleep_for(10ms);
+    writer.WaitUntilWriting();
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (restarts < 3 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
@@ -380,13 +394,8 @@ TEST_F(CaptureTest, TheBarrierFindsTheGapsOfAnAppThatCommitsBackToBack) {
   ASSERT_NE(capture, nullptr);
   {
     BusyWriter writer(db_, 0ms);
-    for (int i = 0; i < 200 && writer.commits() < 5; i++) std::this_thread::sleep_for(10ms);
-    for (int i = 0; i < 30; i++) {
-      std::this_thread::sleep_for(20ms);
-      ASSERT_TRUE(capture->Poll().ok());
-      auto ck = capture->MaybeCheckpoint(true);
-      ASSERT_TRUE(ck.ok()) << ck.status().ToString();
-    }
+    writer.WaitUntilWriting();
+    PollAndCheckpoint(*capture, 30, 20ms);
     Status s = writer.Stop();
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_GT(writer.commits(), 100);
@@ -411,12 +420,8 @@ TEST_F(CaptureTest, ASlowBusDoesNotHoldTheAppUnderTheCheckpointBarrier) {
   bus_.SetAckDelay(1500ms);
   {
     BusyWriter writer(db_, 50ms);
-    for (int i = 0; i < 200 && writer.commits() < 5; i++) std::this_thread::sleep_for(10ms);
-    for (int round = 0; round < 3; round++) {
-      ASSERT_TRUE(capture->Poll().ok());
-      auto ck = capture->MaybeCheckpoint(true);
-      ASSERT_TRUE(ck.ok()) << ck.status().ToString();
-    }
+    writer.WaitUntilWriting();
+    PollAndCheckpoint(*capture, 3, 0ms);
     Status s = writer.Stop();
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_GT(writer.commits(), 20);
