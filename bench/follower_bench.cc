@@ -26,10 +26,12 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "base/env.h"
@@ -62,6 +64,14 @@ struct Options {
   std::string kafka_options;
   std::string results, command = "bench/run.sh follower";
 };
+
+// Whitespace-separated words of `s` (none if null).
+std::vector<std::string> SplitWords(const char* s) {
+  std::vector<std::string> words;
+  std::istringstream in(s != nullptr ? s : "");
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
 
 struct Tools {
   std::string source_dir, ltxbus, app, litestream;
@@ -353,11 +363,15 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o, int row_bytes) {
   if (!watcher->WaitFor(1 + txns, 600s)) return Status::Timeout("the producer fell behind");
   watcher.reset();
   const std::string log = dir.Join("pipeline.log");
-  LTXBUS_ASSIGN_OR_RETURN(
-      Process fol,
-      SpawnLogged({t.ltxbus, "follow", url, "app.db", "-o", replica, "-metrics-addr",
-                   fmt::format("127.0.0.1:{}", port), "-max-batch", std::to_string(o.max_batch)},
-                  log));
+  // A profiler may wrap the follower: LTXBUS_BENCH_FOLLOW_PREFIX="perf record -g -o F --".
+  std::vector<std::string> follow = SplitWords(std::getenv("LTXBUS_BENCH_FOLLOW_PREFIX"));
+  for (std::string w :
+       {t.ltxbus, std::string("follow"), url, std::string("app.db"), std::string("-o"), replica,
+        std::string("-metrics-addr"), fmt::format("127.0.0.1:{}", port), std::string("-max-batch"),
+        std::to_string(o.max_batch)}) {
+    follow.push_back(std::move(w));
+  }
+  LTXBUS_ASSIGN_OR_RETURN(Process fol, SpawnLogged(follow, log));
   const auto start = Clock::now();
   std::optional<Clock::time_point> ready;
   double txid0 = -1;

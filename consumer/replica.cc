@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "consumer/replica_checkpointer.h"
 #include "ltx/checksum.h"
 #include "ltx/decoder.h"
 #include "sqlite/database.h"
@@ -44,6 +45,8 @@ struct Replica::Db {
   sqlite::Statement write;
   sqlite::Database reader;
   sqlite::Statement read;
+  // Last: stopped before the connections above close.
+  std::unique_ptr<ReplicaCheckpointer> checkpointer;
 };
 
 ltx::Checksum ReplicaScan::SourceChecksum(const Page1Tail& tail) const {
@@ -120,8 +123,9 @@ Status Replica::Attach(bool create) {
   // so that its WAL header is known and only others' commits move the
   // data version from here on.
   LTXBUS_RETURN_IF_ERROR(writer.QueryInt64("PRAGMA replica.page_count").status());
-  db_ = std::make_unique<Db>(
-      Db{std::move(writer), std::move(write), std::move(reader), std::move(read)});
+  LTXBUS_ASSIGN_OR_RETURN(auto checkpointer, ReplicaCheckpointer::Start(options_.path));
+  db_ = std::make_unique<Db>(Db{std::move(writer), std::move(write), std::move(reader),
+                                std::move(read), std::move(checkpointer)});
   ResetWriterCache();
   return Status::OK();
 }
@@ -197,7 +201,7 @@ Result<std::vector<uint8_t>> Replica::ReadPage(uint32_t pgno) {
 Status Replica::WritePage(uint32_t pgno, std::span<const uint8_t> data) {
   sqlite::Statement& st = db_->write;
   LTXBUS_RETURN_IF_ERROR(st.BindInt64(1, pgno));
-  LTXBUS_RETURN_IF_ERROR(st.BindBlob(2, data));
+  LTXBUS_RETURN_IF_ERROR(st.BindBlobRef(2, data));  // read by Step, before Reset
   auto r = st.Step();
   Status reset = st.Reset();
   if (!r.ok()) return r.status().WithContext(fmt::format("writing page {}", pgno));
@@ -518,19 +522,15 @@ Status Replica::MaybeCheckpoint() {
     LTXBUS_ASSIGN_OR_RETURN(bool done, TruncateCheckpoint());
     if (done) return Status::OK();
   }
-  if (wal_frames_ < options_.checkpoint_frames) return Status::OK();
-  int log = 0, done = 0;
-  sqlite3* raw = db_->writer.raw();
-  int rc = sqlite3_wal_checkpoint_v2(raw, kSchema, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-    return Status::IOError("PASSIVE checkpoint: {}", sqlite3_errmsg(raw));
-  }
+  if (wal_frames_ >= options_.checkpoint_frames) db_->checkpointer->Request();
   return Status::OK();
 }
 
 Result<bool> Replica::TruncateCheckpoint() {
   if (in_txn_) return Status::Internal("checkpoint inside a write transaction");
   sqlite3* raw = db_->writer.raw();
+  // A PASSIVE checkpoint running beside it would make it fail at once.
+  auto paused = db_->checkpointer->Pause();
   // It waits for readers holding the WAL while it holds the write lock; that
   // delays only this follower, and briefly.
   sqlite3_busy_timeout(raw, static_cast<int>(options_.truncate_busy_timeout.count()));

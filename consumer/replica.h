@@ -39,7 +39,8 @@ struct ReplicaOptions {
   // Waiting for the replica's write lock (held briefly by a reader that
   // recovers the WAL or checkpoints).
   std::chrono::milliseconds busy_timeout{5000};
-  // PASSIVE checkpoint once the replica's WAL holds this many frames.
+  // PASSIVE checkpoint once the replica's WAL holds this many frames, run by a
+  // ReplicaCheckpointer beside the next transactions.
   uint32_t checkpoint_frames = 1000;
   // TRUNCATE checkpoint (bounded by truncate_busy_timeout, retried later if
   // readers hold it up) once the WAL holds this many bytes.
@@ -121,7 +122,7 @@ class Replica {
   // A snapshot of exactly the state the replica holds (a restarted producer's)
   // writes nothing.
   Status Apply(SequentialFile* ltx);
-  // Commits (synchronous=FULL), then checkpoints if the WAL has grown.
+  // Commits (synchronous=FULL), then asks for a checkpoint if the WAL has grown.
   Status Commit();
   // Abandons the transaction; the replica is unchanged.
   void Rollback();

@@ -49,6 +49,10 @@ Status Statement::BindBlob(int index, std::span<const uint8_t> v) {
   int rc = sqlite3_bind_blob64(stmt_, index, v.data(), v.size(), SQLITE_TRANSIENT);
   return rc == SQLITE_OK ? Status::OK() : StatusFrom(db_, rc, "bind");
 }
+Status Statement::BindBlobRef(int index, std::span<const uint8_t> v) {
+  int rc = sqlite3_bind_blob64(stmt_, index, v.data(), v.size(), SQLITE_STATIC);
+  return rc == SQLITE_OK ? Status::OK() : StatusFrom(db_, rc, "bind");
+}
 Status Statement::BindText(int index, std::string_view v) {
   int rc = sqlite3_bind_text64(stmt_, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return rc == SQLITE_OK ? Status::OK() : StatusFrom(db_, rc, "bind");

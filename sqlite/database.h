@@ -26,7 +26,10 @@ class Statement {
 
   Status BindInt64(int index, int64_t v);
   Status BindBlob(int index, std::span<const uint8_t> v);  // copied
-  Status BindText(int index, std::string_view v);          // copied
+  // Not copied: `v` must stay valid until the statement is reset or the
+  // parameter bound again (for page-sized blobs on a hot path).
+  Status BindBlobRef(int index, std::span<const uint8_t> v);
+  Status BindText(int index, std::string_view v);  // copied
   Status BindNull(int index);
   // Advances; true while a row is available.
   Result<bool> Step();

@@ -4,6 +4,7 @@ ltxbus_test(follower_unit_test LABELS unit SOURCES
   ${PROJECT_SOURCE_DIR}/consumer/follower_test_util.cc
   ${PROJECT_SOURCE_DIR}/consumer/replica_position_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/replica_test.cc
+  ${PROJECT_SOURCE_DIR}/consumer/replica_checkpointer_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/follower_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/follower_lag_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/metrics_server_test.cc
