@@ -10,6 +10,7 @@
 #include "consumer/stream_test_util.h"
 #include "consumer/transaction_stream.h"
 #include "store/s3/s3_store.h"
+#include "tests/support/bus_connect.h"
 #include "tests/support/sqlite_pages.h"
 
 namespace ltxbus::archive_test {
@@ -27,13 +28,8 @@ int64_t NowMs() { return Env::Default()->NowUnixMillis(); }
 class Replay {
  public:
   Replay(const std::string& url, const std::string& db) {
-    auto endpoint = bus::Endpoint::Parse(url);
-    EXPECT_TRUE(endpoint.ok()) << endpoint.status().ToString();
-    if (!endpoint.ok()) return;
-    auto b = bus::Bus::Connect(*endpoint);
-    EXPECT_TRUE(b.ok()) << b.status().ToString();
-    if (!b.ok()) return;
-    bus_ = std::move(*b);
+    bus_ = testing::ConnectBus(url);
+    if (bus_ == nullptr) return;
     consumer::StreamOptions o;
     o.start = consumer::StartAt::Beginning();
     o.stop = consumer::StopAt::Never();

@@ -10,6 +10,7 @@
 #include "bus/nats/nats_bus.h"
 #include "bus/nats/nats_internal.h"
 #include "consumer/replica_position.h"
+#include "tests/support/bus_connect.h"
 #include "tests/support/sqlite_pages.h"
 
 namespace ltxbus::testing {
@@ -229,13 +230,7 @@ FollowerFixture::StatusOutput FollowerFixture::SettledStatus(std::vector<std::st
   }
 }
 
-std::unique_ptr<bus::Bus> FollowerFixture::Connect() {
-  auto ep = bus::Endpoint::Parse(url_);
-  EXPECT_TRUE(ep.ok()) << ep.status().ToString();
-  auto b = bus::Bus::Connect(*ep);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  return b.ok() ? std::move(*b) : nullptr;
-}
+std::unique_ptr<bus::Bus> FollowerFixture::Connect() { return testing::ConnectBus(url_); }
 
 void FollowerFixture::DropBefore(uint64_t offset) {
   auto ep = bus::Endpoint::Parse(url_);

@@ -13,6 +13,7 @@
 #include "bus/message.h"
 #include "consumer/stream_test_util.h"
 #include "consumer/transaction_stream.h"
+#include "tests/support/bus_connect.h"
 #include "tests/support/sqlite_pages.h"
 
 namespace ltxbus::tail_test {
@@ -29,20 +30,11 @@ int64_t NowMs() {
       .count();
 }
 
-std::unique_ptr<bus::Bus> Connect(const std::string& url) {
-  auto endpoint = bus::Endpoint::Parse(url);
-  EXPECT_TRUE(endpoint.ok()) << endpoint.status().ToString();
-  if (!endpoint.ok()) return nullptr;
-  auto b = bus::Bus::Connect(*endpoint);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  return b.ok() ? std::move(*b) : nullptr;
-}
-
 // Follows a database's stream from the beginning, applying every transaction
 // to an in-memory image of the database.
 class Follower {
  public:
-  Follower(const std::string& url, const std::string& db) : bus_(Connect(url)) {
+  Follower(const std::string& url, const std::string& db) : bus_(testing::ConnectBus(url)) {
     if (bus_ == nullptr) return;
     consumer::StreamOptions o;
     o.start = consumer::StartAt::Beginning();

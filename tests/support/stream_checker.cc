@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "tests/support/bus_connect.h"
 #include "tests/support/sqlite_pages.h"
 
 namespace ltxbus::testing {
@@ -32,13 +33,8 @@ Status WriteFrame(const bus::Frame& f, const std::string& path) {
 StreamChecker::StreamChecker(const std::string& url, const std::string& database,
                              const std::string& rebuild_path)
     : rebuild_(rebuild_path) {
-  auto endpoint = bus::Endpoint::Parse(url);
-  EXPECT_TRUE(endpoint.ok()) << endpoint.status().ToString();
-  if (!endpoint.ok()) return;
-  auto b = bus::Bus::Connect(*endpoint);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  if (!b.ok()) return;
-  bus_ = std::move(*b);
+  bus_ = ConnectBus(url);
+  if (bus_ == nullptr) return;
   auto sub = bus_->Subscribe(database, {});
   EXPECT_TRUE(sub.ok()) << sub.status().ToString();
   if (sub.ok()) sub_ = std::move(*sub);
