@@ -6,8 +6,8 @@
 //          rate (default 1,000 transactions/s): `ltxbus replicate` +
 //          `ltxbus follow` over NATS and over Kafka, side by side with
 //          Litestream v0.5.16 (`litestream replicate` to a file replica +
-//          `litestream restore -f`), each with its defaults except the
-//          producer's monitor interval (--monitor-interval);
+//          `litestream restore -f`), each with its defaults (the
+//          producer's monitor interval can be set: --monitor-interval);
 //   apply  the follower's apply rate: the follower is stopped, the app
 //          writes a backlog, the follower is started again and its
 //          /metrics are sampled until it caught up; pages and transactions
@@ -52,7 +52,7 @@ struct Options {
   // Untimed transactions at the rate first: a freshly started broker (the
   // Kafka JVM before its JIT warmed up) is not what a deployed one does.
   double warmup = 5;
-  std::string monitor_interval = "5ms";
+  std::string monitor_interval = "100ms";  // the producer's default
   int poll_us = 500;
   int backlog = 30000;  // transactions behind for the apply run (at most)
   // One apply run per row size; larger rows get fewer transactions, about

@@ -31,6 +31,11 @@ std::string ProducerIdentity(Env* env) {
 
 namespace {
 
+// How long after a -wal write that showed no commit the producer keeps
+// looking for one, and how often at most.
+constexpr std::chrono::milliseconds kSettleFor{1000};
+constexpr std::chrono::milliseconds kSettleMaxWait{10};
+
 // Makes the stop eventfd readable, which ends every thread's wait for good.
 void WakeAll(int stop_fd) {
   const uint64_t one = 1;
@@ -119,6 +124,15 @@ void Replicator::Run(size_t index) {
   const std::string& name = db.config.name;
   auto backoff = 100ms;
   auto last_error_log = std::chrono::steady_clock::time_point{};
+  // The app writes a commit's frames to the -wal (the watcher's event) and
+  // only then, after its fsync if synchronous=FULL, makes the commit visible
+  // in the wal-index, which no event reports: a Poll woken by the write can
+  // run in between and find nothing. So after such a wake it looks again
+  // soon (1, 2, 4, 8, then every 10 ms) until kSettleFor after the last
+  // write, instead of at the next write or the monitor interval.
+  auto wake = WalWatcher::Wake::kTimedOut;
+  auto settle_until = std::chrono::steady_clock::time_point{};
+  int settle_step = 0;
   auto fail = [&](const Status& s) {
     spdlog::error("{}: {}", name, s.message());
     std::lock_guard lock(mu_);
@@ -165,6 +179,18 @@ void Replicator::Run(size_t index) {
         backoff = 100ms;
         auto ck = db.capture->MaybeCheckpoint(false);
         if (!ck.ok()) spdlog::warn("{}: checkpoint: {}", name, ck.status().message());
+        const auto now = std::chrono::steady_clock::now();
+        if (*n > 0) {
+          settle_until = {};
+        } else if (wake == WalWatcher::Wake::kWalChanged) {
+          settle_until = now + kSettleFor;
+          settle_step = 0;
+        }
+        if (now < settle_until) {
+          wait =
+              std::min(wait, std::min(kSettleMaxWait, std::chrono::milliseconds(1 << settle_step)));
+          settle_step = std::min(settle_step + 1, 4);
+        }
         if (db.capture->behind()) wait = 0ms;
       } else if (n.status().code() == Status::Code::kConflict) {
         if (config_.on_fenced == config::Config::OnFenced::kExit) {
@@ -202,7 +228,7 @@ void Replicator::Run(size_t index) {
       return;
     }
     // A write to the -wal (or Stop) ends the wait early.
-    if (wait.count() > 0) db.watcher->Wait(wait);
+    wake = wait.count() > 0 ? db.watcher->Wait(wait) : WalWatcher::Wake::kTimedOut;
   }
 }
 

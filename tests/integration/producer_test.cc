@@ -156,6 +156,35 @@ TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) 
   EXPECT_EQ(checker.snapshots(), 1);
 }
 
+// The app writes a commit's frames (the -wal write the producer is woken by)
+// before it makes the commit visible in the wal-index, so a producer can wake
+// too early, find nothing, and must look again soon: here nothing else would
+// wake it before its 60 s monitor interval.
+TEST_P(ProducerTest, EachCommitGoesOutWithoutWaitingForTheNextWrite) {
+  RunApp({"--create", "--transactions", "1"});
+  const std::string config = dir_.Join("ltxbus.yml");
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), config,
+                              AsBytes(fmt::format("bus: {}\n"
+                                                  "dbs:\n"
+                                                  "  - path: {}\n"
+                                                  "    monitor-interval: 60s\n",
+                                                  url_, db_)))
+                  .ok());
+  ProcessOptions o;
+  o.stdout_mode = Stream::kCapture;
+  o.merge_stderr = true;
+  auto producer = Process::Spawn({testing::LtxbusBinary(), "replicate", "-config", config}, o);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
+  checker.ExpectConverges(db_, 30s);
+  for (int i = 0; i < 20 && !HasFailure(); i++) {
+    RunApp({"--seed", std::to_string(100 + i), "--transactions", "1"});
+    checker.ExpectConverges(db_, 10s);
+  }
+  ASSERT_TRUE(producer->Signal(SIGTERM).ok());
+  EXPECT_TRUE(producer->Wait(30s).ok()) << producer->output();
+}
+
 INSTANTIATE_TEST_SUITE_P(Buses, ProducerTest,
                          ::testing::Values(ServerKind::kNats, ServerKind::kKafka),
                          [](const auto& p) { return std::string(testing::ServerName(p.param)); });
