@@ -8,8 +8,16 @@ namespace ltxbus::consumer {
 Result<std::unique_ptr<ReplicaCheckpointer>> ReplicaCheckpointer::Start(const std::string& path) {
   auto db = sqlite::Database::Open(path, sqlite::Database::Mode::kReadWrite);
   if (!db.ok()) return db.status().WithContext("opening the replica's checkpoint connection");
+  // As the replica's other connections: a schema this build cannot parse
+  // must not stop it (the read below loads the schema).
+  int on = 1;
+  sqlite3_db_config(db->raw(), SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &on);
   // As the writer: the database file is fsynced after each checkpoint.
   LTXBUS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
+  // Opens the WAL now: a connection that has not read a database created
+  // empty and switched to WAL may not know its mode yet, and its checkpoints
+  // would do nothing (SQLite returns OK with -1 frames).
+  LTXBUS_RETURN_IF_ERROR(db->QueryInt64("PRAGMA page_count").status());
   return std::unique_ptr<ReplicaCheckpointer>(new ReplicaCheckpointer(path, std::move(*db)));
 }
 
@@ -60,7 +68,7 @@ void ReplicaCheckpointer::Run() {
       spdlog::warn("{}: PASSIVE checkpoint: {}", path_, sqlite3_errmsg(db_.raw()));
       continue;
     }
-    if (rc == SQLITE_OK && copied == log) {
+    if (rc == SQLITE_OK && log >= 0 && copied == log) {
       std::lock_guard lock(mu_);
       completed_++;
     }
