@@ -42,6 +42,18 @@ class ProducerTest : public testing::ServerTest<ServerKind::kNats, ServerKind::k
     return Process::Spawn({testing::LtxbusBinary(), "replicate", db_, url_}, o);
   }
 
+  // `ltxbus replicate -config` with `yaml` as the config file.
+  Result<Process> StartWithConfig(const std::string& yaml,
+                                  std::vector<std::pair<std::string, std::string>> env = {}) {
+    const std::string config = dir_.Join("ltxbus.yml");
+    LTXBUS_RETURN_IF_ERROR(WriteFileAtomic(Env::Default(), config, AsBytes(yaml)));
+    ProcessOptions o;
+    o.stdout_mode = Stream::kCapture;
+    o.merge_stderr = true;
+    o.env = std::move(env);
+    return Process::Spawn({testing::LtxbusBinary(), "replicate", "-config", config}, o);
+  }
+
   void RunApp(std::vector<std::string> args) {
     Status s = testing::RunWorkload(db_, std::move(args), 300s);
     ASSERT_TRUE(s.ok()) << s.ToString();
@@ -129,23 +141,16 @@ TEST_P(ProducerTest, ASecondProducerIsFenced) {
 
 TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) {
   RunApp({"--create", "--transactions", "5"});
-  const std::string config = dir_.Join("ltxbus.yml");
   const std::string app =
       fmt::format("python3 {}/tests/apps/workload.py {} --seed 4 --transactions 40; exit 7",
                   testing::SourceDir(), db_);
-  ASSERT_TRUE(WriteFileAtomic(Env::Default(), config,
-                              AsBytes(fmt::format("bus: ${{LTXBUS_TEST_BUS}}\n"
-                                                  "exec: \"{}\"\n"
-                                                  "dbs:\n"
-                                                  "  - path: {}\n"
-                                                  "    monitor-interval: 20ms\n",
-                                                  app, db_)))
-                  .ok());
-  ProcessOptions o;
-  o.stdout_mode = Stream::kCapture;
-  o.merge_stderr = true;
-  o.env = {{"LTXBUS_TEST_BUS", url_}};
-  auto producer = Process::Spawn({testing::LtxbusBinary(), "replicate", "-config", config}, o);
+  auto producer = StartWithConfig(fmt::format("bus: ${{LTXBUS_TEST_BUS}}\n"
+                                              "exec: \"{}\"\n"
+                                              "dbs:\n"
+                                              "  - path: {}\n"
+                                              "    monitor-interval: 20ms\n",
+                                              app, db_),
+                                  {{"LTXBUS_TEST_BUS", url_}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   auto code = producer->Wait(120s);
   ASSERT_TRUE(code.ok()) << producer->output();
@@ -162,18 +167,8 @@ TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) 
 // wake it before its 60 s monitor interval.
 TEST_P(ProducerTest, EachCommitGoesOutWithoutWaitingForTheNextWrite) {
   RunApp({"--create", "--transactions", "1"});
-  const std::string config = dir_.Join("ltxbus.yml");
-  ASSERT_TRUE(WriteFileAtomic(Env::Default(), config,
-                              AsBytes(fmt::format("bus: {}\n"
-                                                  "dbs:\n"
-                                                  "  - path: {}\n"
-                                                  "    monitor-interval: 60s\n",
-                                                  url_, db_)))
-                  .ok());
-  ProcessOptions o;
-  o.stdout_mode = Stream::kCapture;
-  o.merge_stderr = true;
-  auto producer = Process::Spawn({testing::LtxbusBinary(), "replicate", "-config", config}, o);
+  auto producer = StartWithConfig(
+      fmt::format("bus: {}\ndbs:\n  - path: {}\n    monitor-interval: 60s\n", url_, db_));
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
   checker.ExpectConverges(db_, 30s);
