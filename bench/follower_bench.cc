@@ -365,12 +365,9 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o, int row_bytes) {
   const std::string log = dir.Join("pipeline.log");
   // A profiler may wrap the follower: LTXBUS_BENCH_FOLLOW_PREFIX="perf record -g -o F --".
   std::vector<std::string> follow = SplitWords(std::getenv("LTXBUS_BENCH_FOLLOW_PREFIX"));
-  for (std::string w :
-       {t.ltxbus, std::string("follow"), url, std::string("app.db"), std::string("-o"), replica,
-        std::string("-metrics-addr"), fmt::format("127.0.0.1:{}", port), std::string("-max-batch"),
-        std::to_string(o.max_batch)}) {
-    follow.push_back(std::move(w));
-  }
+  follow.insert(follow.end(),
+                {t.ltxbus, "follow", url, "app.db", "-o", replica, "-metrics-addr",
+                 fmt::format("127.0.0.1:{}", port), "-max-batch", std::to_string(o.max_batch)});
   LTXBUS_ASSIGN_OR_RETURN(Process fol, SpawnLogged(follow, log));
   const auto start = Clock::now();
   std::optional<Clock::time_point> ready;

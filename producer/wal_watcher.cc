@@ -41,7 +41,7 @@ WalWatcher::~WalWatcher() {
 
 void WalWatcher::WatchWal() {
   // ENOENT is normal (no -wal yet): the directory watch reports its creation.
-  wal_watch_ = ::inotify_add_watch(inotify_fd_, wal_path_.c_str(), IN_MODIFY);
+  (void)::inotify_add_watch(inotify_fd_, wal_path_.c_str(), IN_MODIFY);
 }
 
 bool WalWatcher::Drain() {
@@ -62,8 +62,8 @@ bool WalWatcher::Drain() {
           wal_changed = wal_appeared = true;
         }
       } else if ((ev.mask & IN_IGNORED) != 0) {
-        // The kernel dropped a watch (its -wal was deleted).
-        if (ev.wd == wal_watch_) wal_watch_ = -1;
+        // The kernel dropped a watch: its -wal was deleted; the directory
+        // watch reports the next one.
       } else {
         // A write to the -wal, or to a -wal since replaced: either way a
         // reason to look.

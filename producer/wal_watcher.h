@@ -46,7 +46,6 @@ class WalWatcher {
   std::string wal_name_;
   int inotify_fd_ = -1;
   int dir_watch_ = -1;
-  int wal_watch_ = -1;
   int stop_fd_ = -1;
 };
 
