@@ -51,7 +51,9 @@ struct Options {
   double seconds = 10;
   // Untimed transactions at the rate first: a freshly started broker (the
   // Kafka JVM before its JIT warmed up) is not what a deployed one does.
-  double warmup = 5;
+  // Kafka's p50 / p99 after 5 s: 15 / 40-53 ms; after 30 s: 9-10 / 26-33;
+  // after 60 s: 9.3 / 29 (bench/RESULTS.md, session 7).
+  double warmup = 30;
   std::string monitor_interval = "100ms";  // the producer's default
   int poll_us = 500;
   int backlog = 30000;  // transactions behind for the apply run (at most)

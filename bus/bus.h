@@ -110,6 +110,12 @@ class Publisher {
   // opens a new Publisher and learns from Open() where the bus is.
   virtual Status BeginBatch() = 0;
   virtual Result<uint64_t> EndBatch() = 0;
+
+  // The earliest moment the next batch would start without waiting inside
+  // BeginBatch (Kafka: transaction-gap-ms after the previous transaction).
+  // A caller that waits until then before deciding what goes into the batch
+  // lets commits made meanwhile join it rather than wait a whole batch.
+  virtual std::chrono::steady_clock::time_point NextBatchAt() const { return {}; }
 };
 
 class Subscriber {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 #include "ltx/encoder.h"
 #include "producer/capture_state.h"
@@ -253,6 +254,13 @@ Result<int> Capture::State::Poll() {
     pos_valid = true;
   }
   if (pos.frame > hdr.max_frame) return 0;
+  if (const auto at = publisher->NextBatchAt(); at > Clock::now()) {
+    // The publisher would wait inside BeginBatch anyway; waiting here first
+    // lets the commits of that moment go out in this batch, not the next.
+    std::this_thread::sleep_until(at);
+    LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader later, shm->Read());
+    if (SameGeneration(later) && later.max_frame > hdr.max_frame) hdr = later;
+  }
   LTXBUS_RETURN_IF_ERROR(SyncWal(wal_path));
   // Transactions go out in batches (Publisher::BeginBatch): many frames per
   // round trip or Kafka transaction. A failed batch leaves the bus holding

@@ -76,8 +76,9 @@ class Capture {
   // the new one.
   Result<int> Poll();
   // Runs a PASSIVE checkpoint under the barrier when the WAL has grown past
-  // min_checkpoint_page_count frames or checkpoint_interval has passed (or
-  // always, with `force`). Returns true if one ran.
+  // min_checkpoint_page_count frames or checkpoint_interval has passed and
+  // not every frame is copied back yet (or always, with `force`). Returns
+  // true if one ran.
   Result<bool> MaybeCheckpoint(bool force = false);
 
   // The last Poll stopped at its time budget with more to publish: poll

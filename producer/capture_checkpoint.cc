@@ -71,6 +71,13 @@ Result<bool> Capture::MaybeCheckpoint(bool force) {
       force || s.stats.wal_frames >= s.opt.min_checkpoint_page_count ||
       (s.stats.wal_frames > 0 && Clock::now() - s.last_checkpoint >= s.opt.checkpoint_interval);
   if (!due) return false;
+  if (!force) {
+    // Everything is copied back already, and the app's next write restarts
+    // the WAL: another checkpoint would only take the app's write lock for
+    // nothing, at every poll until the app writes again.
+    LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, s.shm->Read());
+    if (hdr.max_frame > 0 && hdr.backfill >= hdr.max_frame) return false;
+  }
   bool ran = false;
   // Behind, the barrier could not pass anyway (not everything is published)
   // and waiting for it would only slow the catching up.

@@ -63,12 +63,13 @@ class CaptureTest : public ::testing::Test {
     return pub.ok() ? std::move(*pub) : nullptr;
   }
 
-  std::unique_ptr<Capture> OpenCapture() {
+  std::unique_ptr<Capture> OpenCapture(uint32_t min_checkpoint_page_count = 1000) {
     auto pub = NewPublisher();
     CaptureOptions o;
     o.db_path = db_;
     o.name = "app";
     o.producer_id = "test/1/1";
+    o.min_checkpoint_page_count = min_checkpoint_page_count;
     auto c = Capture::Open(Env::Default(), o, std::move(pub));
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(*c) : nullptr;
@@ -160,6 +161,63 @@ TEST_F(CaptureTest, EveryTransactionThroughCheckpointsVacuumAndSchemaChanges) {
   EXPECT_EQ(snapshots_, 1) << "continuity was lost somewhere";
   EXPECT_GT(frames_, 200);
   EXPECT_GE(capture->stats().checkpoints, 3u);
+}
+
+// Kafka pauses between its transactions (transaction-gap-ms). A Poll that
+// read the WAL first and then waited for the pause inside BeginBatch left a
+// commit made during the pause for the next batch, a whole round trip later.
+TEST_F(CaptureTest, ACommitMadeWhileThePublisherPausesGoesOutInThatBatch) {
+  RunApp({"--create", "--transactions", "2"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  PublishEverything(*capture);
+  bus_.SetBatchGap(3000ms);
+  RunApp({"--seed", "1", "--transactions", "1"});
+  auto first = capture->Poll();  // its EndBatch starts the pause
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, 1);
+  RunApp({"--seed", "2", "--transactions", "1"});
+  Status late_commit;
+  std::thread late([&] {
+    std::this_thread::sleep_for(200ms);
+    late_commit = testing::RunWorkload(db_, {"--seed", "3", "--transactions", "1"}, 60s);
+  });
+  auto second = capture->Poll();
+  late.join();
+  ASSERT_TRUE(late_commit.ok()) << late_commit.ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 2) << "the commit made during the pause waited for the next batch";
+  ExpectRebuildEqualsSource();
+}
+
+// Until the app writes again, a WAL copied back in full stays as long as
+// it was; it is no reason for another checkpoint (each takes the app's write
+// lock).
+TEST_F(CaptureTest, NoCheckpointWhileEverythingIsCopiedBack) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture(/*min_checkpoint_page_count=*/1);
+  ASSERT_NE(capture, nullptr);
+  RunApp({"--seed", "8", "--transactions", "3"});
+  PublishEverything(*capture);
+  auto ran = capture->MaybeCheckpoint();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_TRUE(*ran);
+  const uint64_t checkpoints = capture->stats().checkpoints;
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(capture->Poll().ok());
+    ran = capture->MaybeCheckpoint();
+    ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+    EXPECT_FALSE(*ran) << "checkpoint " << i << " had nothing to copy back";
+  }
+  EXPECT_EQ(capture->stats().checkpoints, checkpoints);
+  RunApp({"--seed", "9", "--transactions", "3"});
+  PublishEverything(*capture);
+  ran = capture->MaybeCheckpoint();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_TRUE(*ran) << "the app wrote again";
+  ExpectRebuildEqualsSource();
 }
 
 TEST_F(CaptureTest, RestartContinuesTheChainWithoutASnapshot) {

@@ -67,6 +67,9 @@ class ProducerCore {
     return Status::OK();
   }
   bool in_batch() const { return in_batch_; }
+  std::chrono::steady_clock::time_point NextTransactionAt() const {
+    return last_end_ + settings_.transaction_gap;
+  }
   // A frame of the batch failed: the transaction was aborted, and so is the
   // batch.
   void FailBatch(const Status& why) {
@@ -89,7 +92,8 @@ class ProducerCore {
     LTXBUS_RETURN_IF_ERROR(batch_error_);
     if (txn_open_) return Status::OK();
     // See KafkaSettings::transaction_gap. A busy database pays it once per
-    // batch, not per frame: the producer puts a backlog in one transaction.
+    // batch, not per frame: the producer puts a backlog in one transaction,
+    // and waits for the gap before reading that backlog (NextBatchAt).
     std::this_thread::sleep_until(last_end_ + settings_.transaction_gap);
     RdError e(rd_kafka_begin_transaction(client_.get()));
     if (e != nullptr) return TxnFailure("begin_transaction", e.get());
@@ -432,6 +436,9 @@ class KafkaPublisher final : public Publisher {
       return Status::InvalidArgument("{}", core_->Describe("EndBatch while a frame is open"));
     }
     return core_->EndBatch();
+  }
+  std::chrono::steady_clock::time_point NextBatchAt() const override {
+    return core_->NextTransactionAt();
   }
 
  private:

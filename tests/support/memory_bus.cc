@@ -97,9 +97,14 @@ class MemoryPublisher final : public bus::Publisher {
     }
     std::this_thread::sleep_for(delay);
     std::lock_guard lock(shared_->mu);
+    last_end_ = std::chrono::steady_clock::now();
     if (shared_->down) return Status::Unavailable("memory bus is down");
     const auto& log = shared_->logs[database_];
     return log.empty() ? 0 : log.size() - 1;
+  }
+  std::chrono::steady_clock::time_point NextBatchAt() const override {
+    std::lock_guard lock(shared_->mu);
+    return last_end_ + shared_->batch_gap;
   }
 
  private:
@@ -107,6 +112,7 @@ class MemoryPublisher final : public bus::Publisher {
   std::string database_;
   bus::PublisherOptions options_;
   int generation_ = 0;
+  std::chrono::steady_clock::time_point last_end_{};
 };
 
 class MemorySubscriber final : public bus::Subscriber {
@@ -163,6 +169,11 @@ std::vector<bus::Chunk> MemoryBus::Log(const std::string& database) const {
 void MemoryBus::SetAckDelay(bus::Millis delay) {
   std::lock_guard lock(shared_->mu);
   shared_->ack_delay = delay;
+}
+
+void MemoryBus::SetBatchGap(bus::Millis gap) {
+  std::lock_guard lock(shared_->mu);
+  shared_->batch_gap = gap;
 }
 
 void MemoryBus::SetDown(bool down) {

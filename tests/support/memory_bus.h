@@ -29,6 +29,9 @@ class MemoryBus final : public bus::Bus {
   void SetDown(bool down);
   // Makes EndBatch() take this long (a slow or stalling broker).
   void SetAckDelay(bus::Millis delay);
+  // Makes each publisher's NextBatchAt() this long after its last EndBatch()
+  // (Kafka's transaction-gap-ms).
+  void SetBatchGap(bus::Millis gap);
 
   struct Shared {
     mutable std::mutex mu;
@@ -36,6 +39,7 @@ class MemoryBus final : public bus::Bus {
     std::map<std::string, int> generation;
     bool down = false;
     bus::Millis ack_delay{0};
+    bus::Millis batch_gap{0};
   };
 
  private:
