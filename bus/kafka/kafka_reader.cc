@@ -75,8 +75,12 @@ class KafkaSubscriber final : public Subscriber {
   Result<std::optional<Chunk>> Next(Millis timeout) override {
     const Deadline deadline(timeout);
     do {
-      RdPtr<rd_kafka_message_t> msg(rd_kafka_consumer_poll(client_.get(), deadline.RemainingMs()));
-      if (msg == nullptr) continue;
+      RdPtr<rd_kafka_message_t> msg(rd_kafka_consumer_poll(
+          client_.get(), std::min(deadline.RemainingMs(), kStalledFetchCheckMs)));
+      if (msg == nullptr) {
+        WakeAStalledFetcher(deadline);
+        continue;
+      }
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         LTXBUS_RETURN_IF_ERROR(ConsumeError(client_, msg.get(), Describe()));
         continue;
@@ -100,6 +104,35 @@ class KafkaSubscriber final : public Subscriber {
     return std::optional<Chunk>();
   }
 
+  // librdkafka 2.0.2 stops fetching while a reader's prefetch queue is full
+  // (queued.max.messages.kbytes) and looks at it again only when its broker
+  // thread wakes, up to a second later, even when the reader has long
+  // emptied the queue: every catching-up reader (slower than the broker)
+  // stalled for most of a second per 8 MiB (consumer_bench: 256-page
+  // transactions at 23 MB/s). Fixed upstream in 2.1 (fetch.queue.backoff.ms).
+  // Any request for that broker wakes the thread, so when nothing arrived
+  // although the partition holds more than was read, ask for its offsets
+  // (the request wakes it even if the answer comes after the short wait).
+  void WakeAStalledFetcher(const Deadline& deadline) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(client_.get(), topic_.c_str(), where_.partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return;
+    }
+    RdPtr<rd_kafka_topic_partition_list_t> list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_t* tp =
+        rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), where_.partition);
+    if (rd_kafka_position(client_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        tp->offset < 0) {
+      return;
+    }
+    // One offset past the last message is the last transaction's commit
+    // marker: a reader that has everything is exactly that far behind.
+    if (high <= tp->offset + 1) return;
+    (void)QueryWatermarks(client_, topic_, where_.partition,
+                          Millis(std::clamp(deadline.RemainingMs(), 1, kStalledFetchCheckMs)));
+  }
+
   Result<uint64_t> HeadOffset() override {
     LTXBUS_ASSIGN_OR_RETURN(Watermarks w,
                             QueryWatermarks(client_, topic_, where_.partition, timeout_));
@@ -112,6 +145,7 @@ class KafkaSubscriber final : public Subscriber {
                        where_.partition);
   }
 
+  static constexpr int kStalledFetchCheckMs = 20;
   Client client_;
   std::string topic_;
   Millis timeout_;
@@ -122,8 +156,14 @@ class KafkaSubscriber final : public Subscriber {
 Result<int64_t> StartOffset(const Client& client, const KafkaSettings& settings,
                             const DatabaseLocation& where, const StartPosition& start) {
   switch (start.kind) {
-    case StartPosition::Kind::kBeginning:
-      return int64_t{RD_KAFKA_OFFSET_BEGINNING};
+    case StartPosition::Kind::kBeginning: {
+      // The first stored offset, asked for here: librdkafka 2.0.2 resolves a
+      // logical OFFSET_BEGINNING with a query it sends only ~500 ms later,
+      // a delay every reader from the beginning paid (consumer_bench).
+      LTXBUS_ASSIGN_OR_RETURN(
+          Watermarks w, QueryWatermarks(client, settings.topic, where.partition, settings.timeout));
+      return w.low;
+    }
     case StartPosition::Kind::kEnd:
       return int64_t{RD_KAFKA_OFFSET_END};
     case StartPosition::Kind::kOffset:
