@@ -54,7 +54,9 @@ struct WalIndexHeader {
 
   // From the checkpoint info after the two copies. Not covered by any
   // checksum and read without a lock, so a racing value is possible; for
-  // monitoring and tests, never for correctness.
+  // monitoring, tests and skipping a checkpoint with nothing to copy back
+  // (a wrong value only puts one off or runs one for nothing), never for
+  // correctness.
   uint32_t backfill = 0;  // nBackfill: frames copied into the database file
   uint32_t backfill_attempted = 0;
   std::array<uint32_t, 5> read_marks{};  // aReadMark
