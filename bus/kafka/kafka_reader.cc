@@ -93,6 +93,7 @@ class KafkaSubscriber final : public Subscriber {
         return headers.status().WithContext(
             fmt::format("{}, message at offset {}", Describe(), msg->offset));
       }
+      received_since_wake_ = true;
       Chunk chunk;
       chunk.headers = std::move(headers).value();
       if (msg->payload != nullptr)
@@ -113,7 +114,10 @@ class KafkaSubscriber final : public Subscriber {
   // Any request for that broker wakes the thread, so when nothing arrived
   // although the partition holds more than was read, ask for its offsets
   // (the request wakes it even if the answer comes after the short wait).
+  // Once per dry spell: the partition also holds more while a transaction
+  // is still open, which no wake-up makes readable.
   void WakeAStalledFetcher(const Deadline& deadline) {
+    if (!received_since_wake_) return;
     int64_t low = 0, high = 0;
     if (rd_kafka_get_watermark_offsets(client_.get(), topic_.c_str(), where_.partition, &low,
                                        &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -129,6 +133,7 @@ class KafkaSubscriber final : public Subscriber {
     // One offset past the last message is the last transaction's commit
     // marker: a reader that has everything is exactly that far behind.
     if (high <= tp->offset + 1) return;
+    received_since_wake_ = false;
     (void)QueryWatermarks(client_, topic_, where_.partition,
                           Millis(std::clamp(deadline.RemainingMs(), 1, kStalledFetchCheckMs)));
   }
@@ -150,6 +155,7 @@ class KafkaSubscriber final : public Subscriber {
   std::string topic_;
   Millis timeout_;
   DatabaseLocation where_;
+  bool received_since_wake_ = true;
 };
 
 // Where a Subscriber starts, as a librdkafka offset (logical or absolute).
