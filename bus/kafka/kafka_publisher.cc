@@ -94,7 +94,7 @@ class ProducerCore {
     // See KafkaSettings::transaction_gap. A busy database pays it once per
     // batch, not per frame: the producer puts a backlog in one transaction,
     // and waits for the gap before reading that backlog (NextBatchAt).
-    std::this_thread::sleep_until(last_end_ + settings_.transaction_gap);
+    std::this_thread::sleep_until(NextTransactionAt());
     RdError e(rd_kafka_begin_transaction(client_.get()));
     if (e != nullptr) return TxnFailure("begin_transaction", e.get());
     ClientEvents& ev = client_.events();
