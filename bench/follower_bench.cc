@@ -64,6 +64,7 @@ struct Options {
   std::string only = "nats,kafka,litestream,apply";
   // Appended to the kafka:// URL as its query, e.g. "rdkafka.linger.ms=0".
   std::string kafka_options;
+  std::string samples_dir;  // per-commit lags written here (one CSV per run)
   std::string results, command = "bench/run.sh follower";
 };
 
@@ -254,11 +255,13 @@ Result<std::pair<Process, Process>> StartPipeline(const Tools& t, const Options&
   const std::string config = dir.Join("ltxbus.yml");
   LTXBUS_RETURN_IF_ERROR(WriteFileAtomic(
       Env::Default(), config,
-      AsBytes(fmt::format("bus: '{}'\ndbs:\n  - path: '{}'\n    monitor-interval: {}\n", url, db,
+      AsBytes(fmt::format("bus: '{}'\n{}dbs:\n  - path: '{}'\n    monitor-interval: {}\n", url,
+                          o.samples_dir.empty() ? "" : "log-level: debug\n", db,
                           o.monitor_interval))));
   LTXBUS_ASSIGN_OR_RETURN(Process rep,
                           SpawnLogged({t.ltxbus, "replicate", "-config", config}, log));
   std::vector<std::string> follow = {t.ltxbus, "follow", url, "app.db", "-o", replica};
+  if (!o.samples_dir.empty()) follow.insert(follow.begin() + 1, {"--log-level", "debug"});
   if (metrics_port > 0) {
     follow.insert(follow.end(), {"-metrics-addr", fmt::format("127.0.0.1:{}", metrics_port)});
   }
@@ -332,6 +335,22 @@ Result<LagResult> RunLag(const Tools& t, const Options& o, Kind k) {
     while (c < changes.size() && changes[c].second < id) c++;
     if (c == changes.size()) break;
     res.ms.push_back(static_cast<double>(changes[c].first - commits[i]) / 1e6);
+  }
+  if (!o.samples_dir.empty()) {
+    // Commit time (ms since the first commit) and lag, to see when the slow
+    // ones happen; the pipeline log is copied beside it.
+    std::string csv = fmt::format("commit_ms,lag_ms (first commit at unix ms {:.3f})\n",
+                                  static_cast<double>(commits[0]) / 1e6);
+    for (size_t i = 0; i < res.ms.size(); i++) {
+      csv += fmt::format("{:.3f},{:.3f}\n", static_cast<double>(commits[i] - commits[0]) / 1e6,
+                         res.ms[i]);
+    }
+    const std::string stem = fmt::format("{}/lag-{}-{}", o.samples_dir, static_cast<int>(k), n);
+    LTXBUS_RETURN_IF_ERROR(WriteFileAtomic(Env::Default(), stem + ".csv", AsBytes(csv)));
+    auto log = ReadFileToString(Env::Default(), dir.Join("pipeline.log"));
+    if (log.ok()) {
+      LTXBUS_RETURN_IF_ERROR(WriteFileAtomic(Env::Default(), stem + ".log", AsBytes(*log)));
+    }
   }
   return res;
 }
@@ -469,6 +488,8 @@ int Main(int argc, char** argv) {
       ->delimiter(',');
   cli.add_option("--max-batch", o.max_batch, "the apply run's follower -max-batch");
   cli.add_option("--only", o.only, "comma-separated: nats,kafka,litestream,apply");
+  cli.add_option("--samples-dir", o.samples_dir,
+                 "write each lag run's per-commit lags (CSV) and pipeline log here");
   cli.add_option("--kafka-options", o.kafka_options,
                  "query appended to the kafka:// URL (e.g. rdkafka.fetch.wait.max.ms=500)");
   cli.add_option("--results", o.results, "RESULTS.md to update (default: none)");

@@ -46,6 +46,7 @@ struct Tools {
   std::string app_autocheckpoint;       // the app's wal_autocheckpoint; empty: SQLite's default
   std::string app_synchronous;          // the app's PRAGMA synchronous; empty: NORMAL
   std::string monitor_interval;         // the producer's; empty: its default
+  std::vector<std::string> db_options;  // more "key: value" lines for the producer's dbs entry
   std::unique_ptr<Server> nats, kafka;
 };
 
@@ -98,12 +99,14 @@ Result<Replication> StartReplication(const Tools& t, Replicator r, const RunDir&
   const std::string url = BusUrl(t, r);
   LTXBUS_ASSIGN_OR_RETURN(rep.follower, Follower::Start(url, "app.db"));
   std::vector<std::string> argv = {t.ltxbus, "replicate", db, url};
-  if (!t.monitor_interval.empty()) {
+  if (!t.monitor_interval.empty() || !t.db_options.empty()) {
+    std::string entry = fmt::format("  - path: '{}'\n", db);
+    if (!t.monitor_interval.empty())
+      entry += fmt::format("    monitor-interval: {}\n", t.monitor_interval);
+    for (const std::string& line : t.db_options) entry += fmt::format("    {}\n", line);
     const std::string config = dir.Join("ltxbus.yml");
     LTXBUS_RETURN_IF_ERROR(WriteFileAtomic(
-        Env::Default(), config,
-        AsBytes(fmt::format("bus: '{}'\ndbs:\n  - path: '{}'\n    monitor-interval: {}\n", url, db,
-                            t.monitor_interval))));
+        Env::Default(), config, AsBytes(fmt::format("bus: '{}'\ndbs:\n{}", url, entry))));
     argv = {t.ltxbus, "replicate", "-config", config};
   }
   LTXBUS_ASSIGN_OR_RETURN(Process p, SpawnLogged(argv, log));
@@ -162,6 +165,7 @@ Result<RunResult> RunRate(const Tools& t, Replicator r, double seconds, double r
   res.app_cpu = Field(*out, "cpu") / Field(*out, "seconds");
   res.busy = static_cast<uint64_t>(Field(*out, "busy"));
   res.longest_ms = Field(*out, "longest_ms");
+  res.begin_share = Field(*out, "begin_ms") / 1e3 / Field(*out, "seconds");
   const double app_seconds = Seconds(app_end - app_start).count();
   if (repl_pid > 0) res.repl_cpu = (CpuTime(repl_pid) - repl_cpu0).count() / app_seconds;
   if (broker_pid > 0) res.broker_cpu = (CpuTime(broker_pid) - broker_cpu0).count() / app_seconds;
@@ -246,6 +250,9 @@ int Main(int argc, char** argv) {
   cli.add_option("--ltxbus", ltxbus_path, "the ltxbus binary (default: the one beside this one)");
   cli.add_option("--rate-replicators", rate_list, "which replicators the rate runs compare");
   std::string app_autocheckpoint, app_synchronous, monitor_interval;
+  std::vector<std::string> db_options;
+  cli.add_option("--db-option", db_options,
+                 "a 'key: value' line added to the producer's dbs entry (docs/config.md)");
   cli.add_option("--monitor-interval", monitor_interval,
                  "the producer's monitor-interval (default: its own, 100ms)");
   cli.add_option("--app-synchronous", app_synchronous,
@@ -274,9 +281,11 @@ int Main(int argc, char** argv) {
     o.deviations += fmt::format("app synchronous={}; ", app_synchronous);
   }
   t.monitor_interval = monitor_interval;
+  t.db_options = db_options;
   if (!monitor_interval.empty()) {
     o.deviations += fmt::format("producer monitor-interval {}; ", monitor_interval);
   }
+  for (const std::string& line : db_options) o.deviations += fmt::format("producer {}; ", line);
   if (!app_autocheckpoint.empty()) {
     o.deviations += fmt::format("app wal_autocheckpoint={}; ", app_autocheckpoint);
   }

@@ -18,10 +18,12 @@
  * --autocheckpoint N sets PRAGMA wal_autocheckpoint (SQLite's default: 1000).
  * The app waits up to 5 s for a lock (busy_timeout, as Litestream advises);
  * a BEGIN that still finds the database locked is counted and retried.
- * Prints "commits=N seconds=T rate=R cpu=C busy=B longest_ms=L sqlite=V" on
- * stdout (C: this process's CPU seconds; B: the BEGINs that failed with
- * SQLITE_BUSY; L: the longest BEGIN-to-COMMIT time, lock waits and retries
- * included; V: the SQLite library version). SIGTERM/SIGINT end the run
+ * Prints "commits=N seconds=T rate=R cpu=C runq=Q busy=B longest_ms=L begin_ms=W
+ * sqlite=V" on stdout (C: this process's CPU seconds; Q: its seconds runnable
+ * but waiting for a CPU; B: the BEGINs that
+ * failed with SQLITE_BUSY; L: the longest BEGIN-to-COMMIT time, lock waits and
+ * retries included; W: the time all BEGINs took, i.e. waiting for the write
+ * lock; V: the SQLite library version). SIGTERM/SIGINT end the run
  * cleanly after the current transaction.
  */
 #include <errno.h>
@@ -65,6 +67,17 @@ static double cpu_seconds(void) {
   getrusage(RUSAGE_SELF, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Seconds this process has spent runnable but waiting for a CPU (the second
+ * field of /proc/self/schedstat): how much the replicator and broker crowd it. */
+static double runqueue_seconds(void) {
+  unsigned long long on_cpu = 0, waiting = 0;
+  FILE* f = fopen("/proc/self/schedstat", "r");
+  if (!f) return 0;
+  if (fscanf(f, "%llu %llu", &on_cpu, &waiting) != 2) waiting = 0;
+  fclose(f);
+  return (double)waiting / 1e9;
 }
 
 static void step_or_die(sqlite3* db, sqlite3_stmt* st, const char* what) {
@@ -154,7 +167,7 @@ int main(int argc, char** argv) {
 
   size_t cap = 1 << 16, n = 0;
   long long busy = 0;
-  int64_t longest = 0;
+  int64_t longest = 0, begin_wait = 0;
   int64_t* times = commit_log ? malloc(cap * sizeof *times) : NULL;
   sqlite3_bind_int(insert, 1, row_bytes);
   const int64_t start = now_ns(CLOCK_MONOTONIC);
@@ -181,6 +194,7 @@ int main(int argc, char** argv) {
     }
     if (rc != SQLITE_DONE) die(db, "BEGIN");
     sqlite3_reset(begin);
+    begin_wait += now_ns(CLOCK_MONOTONIC) - began;
     step_or_die(db, insert, "INSERT");
     step_or_die(db, commit, "COMMIT");
     const int64_t took = now_ns(CLOCK_MONOTONIC) - began;
@@ -204,9 +218,11 @@ int main(int argc, char** argv) {
     }
     free(times);
   }
-  printf("commits=%zu seconds=%.3f rate=%.1f cpu=%.3f busy=%lld longest_ms=%.1f sqlite=%s\n", n,
-         elapsed, (double)n / elapsed, cpu_seconds(), busy, (double)longest / 1e6,
-         sqlite3_libversion());
+  printf(
+      "commits=%zu seconds=%.3f rate=%.1f cpu=%.3f runq=%.3f busy=%lld longest_ms=%.1f "
+      "begin_ms=%.1f sqlite=%s\n",
+      n, elapsed, (double)n / elapsed, cpu_seconds(), runqueue_seconds(), busy,
+      (double)longest / 1e6, (double)begin_wait / 1e6, sqlite3_libversion());
   sqlite3_finalize(begin), sqlite3_finalize(insert), sqlite3_finalize(commit);
   return sqlite3_close(db) == SQLITE_OK ? 0 : 1;
 }

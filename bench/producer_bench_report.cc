@@ -88,8 +88,8 @@ std::string_view Name(Replicator r) {
 std::string Describe(const RunResult& r) {
   std::string s = fmt::format(
       "{:.0f} commits/s (cpu app {:.2f} repl {:.2f} broker {:.2f}), longest commit {:.1f} ms, "
-      "{} busy, wal {}",
-      r.app_rate, r.app_cpu, r.repl_cpu, r.broker_cpu, r.longest_ms, r.busy,
+      "{:.1f}% in BEGIN, {} busy, wal {}",
+      r.app_rate, r.app_cpu, r.repl_cpu, r.broker_cpu, r.longest_ms, 100 * r.begin_share, r.busy,
       MiB(static_cast<double>(r.wal_bytes)));
   if (r.replicator == Replicator::kNats || r.replicator == Replicator::kKafka) {
     s +=

@@ -20,9 +20,13 @@ using namespace std::chrono_literals;
 
 Result<std::unique_ptr<Server>> Server::Start(const std::string& source_dir,
                                               const std::string& name) {
-  std::string dir =
-      (std::filesystem::temp_directory_path() / fmt::format("ltxbus-bench-{}-XXXXXX", name))
-          .string();
+  // LTXBUS_BENCH_SERVER_TMP puts the servers' data elsewhere (e.g. /dev/shm),
+  // so their writeback stops sharing the disk with the app: a diagnostic.
+  const char* server_tmp = std::getenv("LTXBUS_BENCH_SERVER_TMP");
+  std::string dir = ((server_tmp != nullptr ? std::filesystem::path(server_tmp)
+                                            : std::filesystem::temp_directory_path()) /
+                     fmt::format("ltxbus-bench-{}-XXXXXX", name))
+                        .string();
   if (mkdtemp(dir.data()) == nullptr) return Status::FromErrno("mkdtemp " + dir, errno);
   std::unique_ptr<Server> s(
       new Server(fmt::format("{}/scripts/servers/{}.sh", source_dir, name), dir));

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -345,6 +346,12 @@ Result<Config> Config::Parse(std::string_view yaml, const Lookup& lookup) {
     }
     if (root["log-level"]) {
       LTXBUS_ASSIGN_OR_RETURN(c.log_level, String(root["log-level"], "log-level"));
+      static constexpr std::string_view kLevels[] = {"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+      if (std::find(std::begin(kLevels), std::end(kLevels), c.log_level) == std::end(kLevels)) {
+        return Status::InvalidArgument(
+            "log-level: '{}' is not one of trace, debug, info, warn, error, off", c.log_level);
+      }
     }
     if (root["on-fenced"]) {
       LTXBUS_ASSIGN_OR_RETURN(std::string v, String(root["on-fenced"], "on-fenced"));

@@ -77,7 +77,9 @@ struct Config {
   enum class OnFenced { kExit, kWait } on_fenced = OnFenced::kExit;
   std::string exec;          // command to start after the first sync
   std::string metrics_addr;  // e.g. "127.0.0.1:9090"; empty = no endpoint
-  std::string log_level = "info";
+  // trace, debug, info, warn, error or off; empty = not set (info, unless
+  // --log-level says otherwise: the command line wins).
+  std::string log_level;
 
   // Parses YAML text (after environment expansion). `lookup` resolves
   // environment variables (defaults to getenv).

@@ -33,6 +33,7 @@ dbs:
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_EQ(c->dbs.size(), 2u);
   EXPECT_EQ(c->on_fenced, Config::OnFenced::kWait);
+  EXPECT_EQ(c->log_level, "");  // not set: the command line decides, else info
   EXPECT_EQ(c->dbs[0].path, "/data/app.db");
   EXPECT_EQ(c->dbs[0].name, "app.db");
   EXPECT_EQ(c->dbs[0].bus, "nats://127.0.0.1:4222/LTX");
@@ -58,6 +59,7 @@ TEST(ConfigTest, ErrorsNameTheProblem) {
       {"bus: x\ndbs:\n  - path: a/x.db\n  - path: b/x.db\n", "two databases are named 'x.db'"},
       {"bus: x\ndbs: [", "not valid YAML"},
       {"bus: x\non-fenced: maybe\ndbs:\n  - path: a.db\n", "on-fenced must be"},
+      {"bus: x\nlog-level: verbose\ndbs:\n  - path: a.db\n", "'verbose' is not one of"},
   };
   for (const auto& c : cases) {
     auto r = Config::Parse(c.yaml, FakeEnv);

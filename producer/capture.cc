@@ -261,7 +261,12 @@ Result<int> Capture::State::Poll() {
     LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader later, shm->Read());
     if (SameGeneration(later) && later.max_frame > hdr.max_frame) hdr = later;
   }
+  const auto sync_start = Clock::now();
   LTXBUS_RETURN_IF_ERROR(SyncWal(wal_path));
+  if (const auto took = Clock::now() - sync_start; took >= kSlowSync) {
+    spdlog::debug("{}: fdatasync of the WAL took {} ms", opt.name,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+  }
   // Transactions go out in batches (Publisher::BeginBatch): many frames per
   // round trip or Kafka transaction. A failed batch leaves the bus holding
   // an unknown prefix of it while this state is already past it, so the

@@ -28,6 +28,8 @@ constexpr std::chrono::milliseconds kBarrierTimeout{200};
 // How long one Poll publishes before it returns (at a batch boundary) so the
 // caller can move the pin and checkpoint while a backlog drains.
 constexpr std::chrono::milliseconds kPollBudget{250};
+// A WAL fdatasync this slow is logged (debug): it delays every commit behind it.
+constexpr std::chrono::milliseconds kSlowSync{5};
 // A checkpoint may take the barrier with up to this many frames unpublished
 // and publish them under it, so the WAL can restart even while the app
 // commits back to back; the app waits for them at most kBarrierPublishLimit.

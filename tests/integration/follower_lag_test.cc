@@ -82,6 +82,7 @@ TEST_P(FollowerLagTest, TwoReplicasInOneProcessReportTheirLagOnStatusAndMetrics)
   const std::string config = dir_.Join("follow.yml");
   ASSERT_TRUE(WriteFileAtomic(Env::Default(), config,
                               AsBytes(fmt::format("addr: 127.0.0.1:0\n"
+                                                  "log-level: debug\n"
                                                   "bus: {}\n"
                                                   "follow:\n"
                                                   "  - name: app.db\n"
@@ -96,6 +97,8 @@ TEST_P(FollowerLagTest, TwoReplicasInOneProcessReportTheirLagOnStatusAndMetrics)
   const std::string addr = MetricsAddress(*follower);
   RunBank({"--seed", "3", "--transactions", "200"});
   ExpectCaughtUpOnMetrics(*follower, addr, replicas);
+  // The config's log-level applies (each replica commit is a debug line).
+  WaitForLog(*follower, "[debug] app.db: committed");
   ExpectStatus(config, replicas, /*behind=*/false);
   // The short form and the table.
   auto table =
@@ -119,8 +122,9 @@ TEST_P(FollowerLagTest, TwoReplicasInOneProcessReportTheirLagOnStatusAndMetrics)
   }
   ExpectStatus(config, replicas, /*behind=*/true);
 
-  // Started again, both catch up and lag returns to 0.
-  auto again = Ltxbus({"follow", "-config", config});
+  // Started again, both catch up and lag returns to 0. --log-level wins over
+  // the config's.
+  auto again = Ltxbus({"--log-level", "info", "follow", "-config", config});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   const std::string addr2 = MetricsAddress(*again);
   ExpectCaughtUpOnMetrics(*again, addr2, replicas);
@@ -128,6 +132,7 @@ TEST_P(FollowerLagTest, TwoReplicasInOneProcessReportTheirLagOnStatusAndMetrics)
   for (const std::string& r : replicas) ExpectIntegrityOk(r);
   StopCleanly(again, "the follower");
   EXPECT_EQ(again->output().find("[error]"), std::string::npos) << again->output();
+  EXPECT_EQ(again->output().find("[debug]"), std::string::npos) << again->output();
   StopCleanly(producer, "the producer");
 }
 
