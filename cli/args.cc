@@ -1,5 +1,7 @@
 #include "cli/args.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -19,6 +21,15 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv) {
   }
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+Result<std::unique_ptr<MetricsServer>> ServeMetrics(const std::string& addr,
+                                                    MetricsServer::RenderFn render) {
+  if (addr.empty()) return std::unique_ptr<MetricsServer>();
+  LTXBUS_ASSIGN_OR_RETURN(std::unique_ptr<MetricsServer> server,
+                          MetricsServer::Start(addr, std::move(render)));
+  spdlog::info("metrics on http://{}/metrics", server->address());
+  return server;
 }
 
 }  // namespace ltxbus::cli

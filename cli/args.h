@@ -1,10 +1,12 @@
 // Command-line conventions shared by every ltxbus command.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/metrics_server.h"
 #include "base/status.h"
 
 namespace ltxbus::cli {
@@ -22,5 +24,10 @@ struct CommandResult {
 // --config. Rewrites "-word" to "--word" (not "-o", not negative numbers) and
 // returns the arguments in the reversed order CLI11's parse() expects.
 std::vector<std::string> NormalizeArgs(int argc, char** argv);
+
+// Serves `render` on http://ADDR/metrics and logs where; no server (nullptr)
+// when `addr` is empty. A command's -metrics-addr beats its config's `addr`.
+Result<std::unique_ptr<MetricsServer>> ServeMetrics(const std::string& addr,
+                                                    MetricsServer::RenderFn render);
 
 }  // namespace ltxbus::cli

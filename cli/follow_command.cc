@@ -9,18 +9,18 @@
 // (consumer/follower_archive.h).
 //
 // With -metrics-addr (or the config's `addr`), Prometheus metrics per replica
-// are served on http://ADDR/metrics (consumer/metrics_server.h).
+// are served on http://ADDR/metrics (base/metrics_server.h).
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
 
+#include "base/metrics_server.h"
 #include "cli/commands.h"
 #include "cli/config_args.h"
 #include "cli/signals.h"
 #include "config/config.h"
 #include "consumer/follower_group.h"
-#include "consumer/metrics_server.h"
 
 namespace ltxbus::cli {
 namespace {
@@ -55,20 +55,16 @@ Status Follow(const FollowOptions& o) {
   const sigset_t signals = BlockTerminationSignals();
   LTXBUS_ASSIGN_OR_RETURN(auto group,
                           consumer::FollowerGroup::Start(Env::Default(), setup.replicas));
-  std::unique_ptr<consumer::MetricsServer> metrics;
-  if (!setup.metrics_addr.empty()) {
-    // Before the server and destroyed after it: the group outlives every scrape.
-    consumer::FollowerGroup* g = group.get();
-    auto m = consumer::MetricsServer::Start(setup.metrics_addr, [g] {
-      return consumer::RenderFollowerMetrics(g->Reports(), consumer::WallClockMs());
-    });
-    if (!m.ok()) {
-      group->Stop();
-      (void)group->Wait();
-      return m.status();
-    }
-    metrics = std::move(*m);
-    spdlog::info("metrics on http://{}/metrics", metrics->address());
+  // The group is created before the server and destroyed after it: it
+  // outlives every scrape.
+  consumer::FollowerGroup* g = group.get();
+  auto metrics = ServeMetrics(setup.metrics_addr, [g] {
+    return consumer::RenderFollowerMetrics(g->Reports(), consumer::WallClockMs());
+  });
+  if (!metrics.ok()) {
+    group->Stop();
+    (void)group->Wait();
+    return metrics.status();
   }
   for (;;) {
     timespec timeout{0, 100 * 1000 * 1000};
@@ -81,7 +77,7 @@ Status Follow(const FollowOptions& o) {
   }
   group->Stop();
   Status s = group->Wait();
-  metrics.reset();
+  metrics->reset();
   return s;
 }
 

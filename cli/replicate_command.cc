@@ -14,6 +14,7 @@
 #include "cli/signals.h"
 #include "config/config.h"
 #include "producer/replicator.h"
+#include "producer/replicator_metrics.h"
 
 namespace ltxbus::cli {
 namespace {
@@ -25,6 +26,7 @@ struct ReplicateOptions {
   std::string db;
   std::string url;
   std::string exec;
+  std::string metrics_addr;  // empty: the config's `addr`, else no endpoint
 };
 
 Result<config::Config> LoadConfig(const ReplicateOptions& o) {
@@ -51,6 +53,12 @@ Result<int> Replicate(const ReplicateOptions& o) {
   const sigset_t signals = BlockTerminationSignals();
   LTXBUS_ASSIGN_OR_RETURN(auto replicator, producer::Replicator::Start(Env::Default(), cfg));
   spdlog::info("initial sync done for {} database(s)", cfg.dbs.size());
+  // The replicator is created before the server and destroyed after it: it
+  // outlives every scrape.
+  producer::Replicator* r = replicator.get();
+  LTXBUS_ASSIGN_OR_RETURN(
+      auto metrics, ServeMetrics(o.metrics_addr.empty() ? cfg.metrics_addr : o.metrics_addr,
+                                 [r] { return producer::RenderProducerMetrics(r->Reports()); }));
 
   std::optional<Process> child;
   if (!cfg.exec.empty()) {
@@ -107,6 +115,9 @@ void AddReplicateCommand(CLI::App& app, CommandResult* result) {
   cmd->add_option("--exec", o->exec,
                   "Start this command after the initial sync, forward signals to it, and exit "
                   "with its exit code");
+  cmd->add_option("--metrics-addr", o->metrics_addr,
+                  "Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9090 "
+                  "(default: the config's 'addr'; none without it)");
   cmd->callback([o, result] {
     auto code = Replicate(*o);
     if (!code.ok()) {

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "ltx/encoder.h"
 #include "producer/capture_state.h"
@@ -101,6 +102,13 @@ Status Capture::Reopen(std::unique_ptr<bus::Publisher> publisher) {
 Status Capture::State::Resume(bool keep_pin) {
   LTXBUS_ASSIGN_OR_RETURN(std::optional<bus::LastFrame> last, publisher->Open());
   if (last) txid = last->id.max_txid;
+  if (last && stats.txid != 0 && txid > stats.txid) {
+    // Part of a batch that failed reached the bus after all (NATS keeps the
+    // frames acknowledged before the failure); they are ours.
+    stats.frames += txid - stats.txid;
+    stats.txid = txid;
+    stats.last_publish_ms = env->NowUnixMillis();
+  }
   bool continued = false;
   if (last && last->trailer.wal) {
     LTXBUS_ASSIGN_OR_RETURN(continued, Recover(*last, keep_pin));
@@ -222,9 +230,8 @@ Status Capture::State::PublishTransaction(const WalTransaction& txn) {
   commit = txn.commit;
   txid = new_txid;
   pos = txn.end;
-  stats.txid = txid;
-  stats.frames++;
-  stats.last_publish_ms = env->NowUnixMillis();
+  // Counted once the batch is acknowledged (a failed one may be rolled back).
+  unacked_frames++;
   return Status::OK();
 }
 
@@ -283,11 +290,18 @@ Result<int> Capture::State::Poll() {
     batch_frames = 0;
     batch_bytes = 0;
     auto r = publisher->EndBatch();
-    if (!r.ok())
+    if (r.ok()) {
+      stats.frames += std::exchange(unacked_frames, 0);
+      stats.txid = txid;
+      stats.last_publish_ms = env->NowUnixMillis();
+    } else {
+      unacked_frames = 0;  // Reopen counts those the bus has
       broken = r.status().WithContext(opt.name + ": reopening to learn where the bus is");
+    }
     return r.status();
   };
   auto fail = [&](const Status& st) {
+    unacked_frames = 0;  // Reopen counts those the bus has
     if (batch_open) {
       (void)publisher->EndBatch();
       broken = st.WithContext(opt.name + ": a batch failed; reopening to learn where the bus is");

@@ -120,6 +120,7 @@ struct Capture::State {
   WalIndexHeader candidate;
 
   CaptureStats stats;
+  uint64_t unacked_frames = 0;  // published in the open batch, not yet acknowledged
   Clock::time_point last_checkpoint = Clock::now();
   Clock::time_point last_wal_warning{};
   int attempt_counter = 0;

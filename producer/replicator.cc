@@ -21,6 +21,13 @@ struct Replicator::Database {
   std::unique_ptr<Capture> capture;
   std::string producer_id;
   std::unique_ptr<WalWatcher> watcher;
+  // The Capture's counters restart when it is replaced (fenced, reopened):
+  // the totals reported are `totals` plus the current Capture's.
+  CaptureStats totals;
+  const Capture* counted = nullptr;  // the Capture whose counters the last report included
+  CaptureStats counted_stats;
+  mutable std::mutex report_mu;
+  DatabaseReport report;  // guarded by report_mu
 };
 
 std::string ProducerIdentity(Env* env) {
@@ -88,10 +95,14 @@ Result<std::unique_ptr<Replicator>> Replicator::Start(Env* env, const config::Co
     if (!capture.ok()) return capture.status().WithContext(c.name);
     db->capture = std::move(*capture);
     db->watcher = std::make_unique<WalWatcher>(c.path, r->stop_fd_);
+    db->report.database = c.name;
+    db->report.path = c.path;
+    db->report.bus_url = db->endpoint.url;
     spdlog::info("{}: replicating {} to {}", c.name, c.path, db->endpoint.url);
     r->dbs_.push_back(std::move(db));
   }
   for (size_t i = 0; i < r->dbs_.size(); i++) {
+    r->UpdateReport(i, Status::OK());
     r->threads_.emplace_back([raw = r.get(), i] { raw->Run(i); });
   }
   return r;
@@ -119,6 +130,46 @@ Status Replicator::Wait() {
   return first_error_;
 }
 
+std::vector<DatabaseReport> Replicator::Reports() const {
+  std::vector<DatabaseReport> out;
+  for (const auto& db : dbs_) {
+    std::lock_guard lock(db->report_mu);
+    out.push_back(db->report);
+  }
+  return out;
+}
+
+// Called by the database's own thread (and by Start before it runs).
+void Replicator::UpdateReport(size_t index, const Status& problem) {
+  Database& db = *dbs_[index];
+  const Capture* now = db.capture.get();
+  if (now != db.counted) {
+    // The counted Capture is gone: keep what it had published.
+    db.totals.frames += db.counted_stats.frames;
+    db.totals.snapshots += db.counted_stats.snapshots;
+    db.totals.checkpoints += db.counted_stats.checkpoints;
+    db.totals.barrier_checkpoints += db.counted_stats.barrier_checkpoints;
+    db.counted = now;
+    db.counted_stats = {};
+  }
+  if (now != nullptr) db.counted_stats = now->stats();
+  const CaptureStats& c = db.counted_stats;
+  std::lock_guard lock(db.report_mu);
+  DatabaseReport& r = db.report;
+  r.frames = db.totals.frames + c.frames;
+  r.snapshots = db.totals.snapshots + c.snapshots;
+  r.checkpoints = db.totals.checkpoints + c.checkpoints;
+  r.barrier_checkpoints = db.totals.barrier_checkpoints + c.barrier_checkpoints;
+  if (c.txid != 0) {
+    r.txid = c.txid;
+    r.last_publish_ms = c.last_publish_ms;
+  }
+  if (now != nullptr) r.wal_frames = c.wal_frames;
+  r.behind = now != nullptr && now->behind();
+  r.publishing = problem.ok() && now != nullptr && !now->broken();
+  r.error = problem.ok() ? std::string() : problem.message();
+}
+
 void Replicator::Run(size_t index) {
   Database& db = *dbs_[index];
   const std::string& name = db.config.name;
@@ -135,6 +186,7 @@ void Replicator::Run(size_t index) {
   int settle_step = 0;
   auto fail = [&](const Status& s) {
     spdlog::error("{}: {}", name, s.message());
+    UpdateReport(index, s);
     std::lock_guard lock(mu_);
     if (first_error_.ok()) first_error_ = s;
     failed_ = true;
@@ -148,6 +200,7 @@ void Replicator::Run(size_t index) {
       stop = stopping_;
     }
     std::chrono::milliseconds wait = db.config.monitor_interval;
+    Status problem;  // why nothing can be published now, for the report
     if (!db.capture || db.capture->broken()) {
       // A broken Capture is reopened in place: it keeps its pin, so the
       // app's checkpoints meanwhile cannot break continuity.
@@ -169,6 +222,7 @@ void Replicator::Run(size_t index) {
       } else {
         spdlog::warn("{}: cannot open: {} (retrying in {} ms)", name, st.message(),
                      backoff.count());
+        problem = st;
         wait = backoff;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       }
@@ -199,15 +253,18 @@ void Replicator::Run(size_t index) {
         }
         spdlog::warn("{}: fenced by another producer; waiting to take over: {}", name,
                      n.status().message());
+        problem = n.status().WithContext("fenced by another producer");
         db.capture.reset();
         wait = 5s;
       } else if (n.status().code() == Status::Code::kNotFound) {
         spdlog::warn("{}: {}; reopening", name, n.status().message());
+        problem = n.status();
         db.capture.reset();
       } else if (db.capture->broken()) {
         // The bus holds an unknown part of the failed batch; Reopen learns
         // where it ends (not a fence: that was Conflict above).
         spdlog::warn("{}: {}", name, n.status().message());
+        problem = n.status();
         wait = backoff;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       } else {
@@ -216,10 +273,12 @@ void Replicator::Run(size_t index) {
                        name, n.status().message());
           last_error_log = std::chrono::steady_clock::now();
         }
+        problem = n.status();
         wait = backoff;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
       }
     }
+    UpdateReport(index, problem);
     if (stop) {
       // Publish what is committed, then leave (the caller's stop is bounded
       // by the bus timeouts inside Poll, and a backlog drains in budgets).

@@ -17,6 +17,27 @@
 
 namespace ltxbus::producer {
 
+// What a producer process reports about one database (`/metrics`).
+struct DatabaseReport {
+  std::string database;  // its name on the bus
+  std::string path;
+  std::string bus_url;  // credentials removed
+  // Totals since the process started (across reopens of the database).
+  uint64_t frames = 0;
+  uint64_t snapshots = 0;
+  uint64_t checkpoints = 0;
+  uint64_t barrier_checkpoints = 0;
+  ltx::TXID txid = 0;           // last TXID published; 0 before the first
+  int64_t last_publish_ms = 0;  // Unix ms of that; 0 before the first
+  uint32_t wal_frames = 0;      // frames in the WAL at the last look
+  bool behind = false;          // a backlog is being published
+  // False while the database cannot be published: the bus is unreachable or
+  // refused a batch, another producer fenced this one, or the database
+  // cannot be opened; `error` says why.
+  bool publishing = false;
+  std::string error;
+};
+
 class Replicator {
  public:
   // Connects and opens every database (the first sync: each database is
@@ -32,10 +53,14 @@ class Replicator {
   Status Wait();
   // True once a thread stopped with a fatal error (e.g. fenced, on-fenced=exit).
   bool failed() const { return failed_.load(); }
+  // A consistent copy of every database's report, in config order; safe to
+  // call from any thread.
+  std::vector<DatabaseReport> Reports() const;
 
  private:
   Replicator() = default;
   void Run(size_t index);
+  void UpdateReport(size_t index, const Status& problem);
 
   struct Database;
   Env* env_ = nullptr;

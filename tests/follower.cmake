@@ -7,7 +7,6 @@ ltxbus_test(follower_unit_test LABELS unit SOURCES
   ${PROJECT_SOURCE_DIR}/consumer/replica_checkpointer_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/follower_test.cc
   ${PROJECT_SOURCE_DIR}/consumer/follower_lag_test.cc
-  ${PROJECT_SOURCE_DIR}/consumer/metrics_server_test.cc
   LIBS ltxbus::sqlite)
 # `ltxbus follow` end to end against the real nats-server and Kafka broker,
 # with the app and the readers as separate processes on the system SQLite.

@@ -21,6 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ServerKind;
 using testing::StreamChecker;
+using testing::TestServer;
 
 class ProducerTest : public testing::ServerTest<ServerKind::kNats, ServerKind::kKafka>,
                      public ::testing::WithParamInterface<ServerKind> {
@@ -57,6 +58,46 @@ class ProducerTest : public testing::ServerTest<ServerKind::kNats, ServerKind::k
   void RunApp(std::vector<std::string> args) {
     Status s = testing::RunWorkload(db_, std::move(args), 300s);
     ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // The address the producer's log names ("metrics on http://ADDR/metrics").
+  static std::string MetricsAddress(Process& p) {
+    constexpr std::string_view kPrefix = "metrics on http://";
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (p.output().find(kPrefix) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      (void)p.Wait(100ms);  // collects the output so far
+    }
+    const size_t at = p.output().find(kPrefix);
+    if (at == std::string::npos) {
+      ADD_FAILURE() << "no metrics address logged: " << p.output();
+      return "";
+    }
+    const size_t from = at + kPrefix.size();
+    return p.output().substr(from, p.output().find("/metrics", from) - from);
+  }
+
+  // The value of `metric` for app.db on the producer's /metrics, or -1.
+  static double Metric(const std::string& addr, const std::string& metric) {
+    auto r = RunCommand(
+        {"curl", "-sS", "--fail", "--max-time", "10", "http://" + addr + "/metrics"}, 20s);
+    if (!r.ok() || r->exit_code != 0) return -1;
+    const std::string prefix = metric + "{database=\"app.db\",";
+    const size_t at = r->output.find("\n" + prefix);
+    if (at == std::string::npos) return -1;
+    const size_t value = r->output.find("} ", at) + 2;
+    return std::stod(r->output.substr(value, r->output.find('\n', value) - value));
+  }
+
+  // Waits until `metric` reads `want` (60 s at most); the last value read.
+  static double WaitForMetric(const std::string& addr, const std::string& metric, double want) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    double v = Metric(addr, metric);
+    while (v != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+      v = Metric(addr, metric);
+    }
+    return v;
   }
 
   testing::TempDir dir_;
@@ -176,6 +217,39 @@ TEST_P(ProducerTest, EachCommitGoesOutWithoutWaitingForTheNextWrite) {
     RunApp({"--seed", std::to_string(100 + i), "--transactions", "1"});
     checker.ExpectConverges(db_, 10s);
   }
+  ASSERT_TRUE(producer->Signal(SIGTERM).ok());
+  EXPECT_TRUE(producer->Wait(30s).ok()) << producer->output();
+}
+
+// `addr:` in the config (or -metrics-addr) serves Prometheus metrics: what was
+// published matches the stream, and `up` drops while the bus is down.
+TEST_P(ProducerTest, MetricsShowWhatIsPublishedAndWhenTheBusIsDown) {
+  RunApp({"--create", "--transactions", "3"});
+  auto producer =
+      StartWithConfig(fmt::format("addr: 127.0.0.1:0\nbus: {}\ndbs:\n  - path: {}\n", url_, db_));
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  const std::string addr = MetricsAddress(*producer);
+  ASSERT_FALSE(addr.empty());
+  StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
+  RunApp({"--seed", "7", "--transactions", "25"});
+  checker.ExpectConverges(db_, 60s);
+  const double frames = checker.frames();
+  EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_frames_published_total", frames), frames);
+  EXPECT_EQ(Metric(addr, "ltxbus_producer_txid"), static_cast<double>(checker.last_txid()));
+  EXPECT_EQ(Metric(addr, "ltxbus_producer_snapshots_published_total"), 1);
+  EXPECT_EQ(Metric(addr, "ltxbus_producer_up"), 1);
+  EXPECT_GT(Metric(addr, "ltxbus_producer_last_publish_timestamp_seconds"), 1.7e9);
+
+  // The bus goes away while the app writes: not publishing, nothing lost.
+  TestServer& bus = server(GetParam());
+  ASSERT_TRUE(bus.Halt().ok());
+  RunApp({"--seed", "8", "--transactions", "5"});
+  EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_up", 0), 0) << producer->output();
+  ASSERT_TRUE(bus.Resume().ok());
+  EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_up", 1), 1) << producer->output();
+  checker.ExpectConverges(db_, 120s);
+  const double all = checker.frames();
+  EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_frames_published_total", all), all);
   ASSERT_TRUE(producer->Signal(SIGTERM).ok());
   EXPECT_TRUE(producer->Wait(30s).ok()) << producer->output();
 }

@@ -14,7 +14,7 @@
 
 #include "base/status.h"
 
-namespace ltxbus::consumer {
+namespace ltxbus {
 
 class MetricsServer {
  public:
@@ -46,4 +46,4 @@ class MetricsServer {
   std::thread thread_;
 };
 
-}  // namespace ltxbus::consumer
+}  // namespace ltxbus

@@ -1,4 +1,4 @@
-#include "consumer/metrics_server.h"
+#include "base/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace ltxbus::consumer {
+namespace ltxbus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -200,4 +200,4 @@ void MetricsServer::Serve(int client) {
   }
 }
 
-}  // namespace ltxbus::consumer
+}  // namespace ltxbus

@@ -1,5 +1,5 @@
 // The /metrics endpoint on a real socket, scraped with curl.
-#include "consumer/metrics_server.h"
+#include "base/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "base/process.h"
 
-namespace ltxbus::consumer {
+namespace ltxbus {
 namespace {
 
 using namespace std::chrono_literals;
@@ -80,4 +80,4 @@ TEST(MetricsServerTest, RefusesBadAddressesAndBusyPorts) {
 }
 
 }  // namespace
-}  // namespace ltxbus::consumer
+}  // namespace ltxbus

@@ -1,0 +1,47 @@
+#include "producer/replicator_metrics.h"
+
+#include "base/prometheus.h"
+
+namespace ltxbus::producer {
+
+std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports) {
+  using R = const DatabaseReport&;
+  using prometheus::Value;
+  const std::vector<prometheus::Family<DatabaseReport>> families = {
+      {"ltxbus_producer_up", "gauge",
+       "1 while the database is published, 0 while it cannot be (bus unreachable, fenced, "
+       "database not openable; the log says why)",
+       [](R r) { return Value(r.publishing ? 1 : 0); }},
+      {"ltxbus_producer_txid", "gauge", "TXID of the newest frame published",
+       [](R r) { return r.txid != 0 ? Value(r.txid) : std::nullopt; }},
+      {"ltxbus_producer_last_publish_timestamp_seconds", "gauge",
+       "Unix time the newest frame was acknowledged by the bus",
+       [](R r) {
+         return r.last_publish_ms != 0
+                    ? std::optional<double>(static_cast<double>(r.last_publish_ms) / 1000)
+                    : std::nullopt;
+       }},
+      {"ltxbus_producer_frames_published_total", "counter",
+       "Frames (one per source transaction, or a snapshot) acknowledged by the bus",
+       [](R r) { return Value(r.frames); }},
+      {"ltxbus_producer_snapshots_published_total", "counter", "Snapshot frames published",
+       [](R r) { return Value(r.snapshots); }},
+      {"ltxbus_producer_checkpoints_total", "counter", "Checkpoints the producer ran",
+       [](R r) { return Value(r.checkpoints); }},
+      {"ltxbus_producer_wal_restarting_checkpoints_total", "counter",
+       "Checkpoints that copied back the whole WAL so the app's next write restarts it",
+       [](R r) { return Value(r.barrier_checkpoints); }},
+      {"ltxbus_producer_wal_frames", "gauge", "Frames in the WAL at the producer's last look",
+       [](R r) { return Value(r.wal_frames); }},
+      {"ltxbus_producer_behind", "gauge",
+       "1 while a backlog is published (more committed than one poll publishes)",
+       [](R r) { return Value(r.behind ? 1 : 0); }},
+  };
+  std::vector<std::string> labels;
+  for (const DatabaseReport& r : reports) {
+    labels.push_back(prometheus::Labels({{"database", r.database}, {"path", r.path}}));
+  }
+  return prometheus::Render(families, reports, labels);
+}
+
+}  // namespace ltxbus::producer

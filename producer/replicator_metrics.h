@@ -1,0 +1,17 @@
+// The producer's Prometheus metrics for `ltxbus replicate`'s `/metrics`
+// endpoint (docs/wal-capture.md, "Metrics").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "producer/replicator.h"
+
+namespace ltxbus::producer {
+
+// Text exposition format 0.0.4, one sample per database labelled
+// {database="...", path="..."}. Values not known yet (no frame published
+// since the process started) are left out rather than reported as 0.
+std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports);
+
+}  // namespace ltxbus::producer

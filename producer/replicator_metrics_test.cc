@@ -1,0 +1,42 @@
+#include "producer/replicator_metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace ltxbus::producer {
+namespace {
+
+TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
+  DatabaseReport published;
+  published.database = "app.db";
+  published.path = "/data/app.db";
+  published.frames = 12;
+  published.snapshots = 1;
+  published.txid = 11;
+  published.last_publish_ms = 1'700'000'000'500;
+  published.wal_frames = 30;
+  published.publishing = true;
+  DatabaseReport down;
+  down.database = "other\"db";
+  down.path = "/data/other.db";
+  down.error = "bus unreachable";
+  const std::string text = RenderProducerMetrics({published, down});
+  const std::string app = "{database=\"app.db\",path=\"/data/app.db\"}";
+  const std::string other = "{database=\"other\\\"db\",path=\"/data/other.db\"}";
+  EXPECT_NE(text.find("ltxbus_producer_up" + app + " 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ltxbus_producer_up" + other + " 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ltxbus_producer_txid" + app + " 11\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ltxbus_producer_last_publish_timestamp_seconds" + app + " 1700000000.5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ltxbus_producer_frames_published_total" + app + " 12\n"), std::string::npos)
+      << text;
+  // Nothing published yet: no TXID and no timestamp rather than zeros.
+  EXPECT_EQ(text.find("ltxbus_producer_txid" + other), std::string::npos) << text;
+  EXPECT_EQ(text.find("ltxbus_producer_last_publish_timestamp_seconds" + other), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE ltxbus_producer_frames_published_total counter\n"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ltxbus::producer
