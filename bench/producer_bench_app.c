@@ -22,8 +22,8 @@
  * sqlite=V" on stdout (C: this process's CPU seconds; Q: its seconds runnable
  * but waiting for a CPU; B: the BEGINs that
  * failed with SQLITE_BUSY; L: the longest BEGIN-to-COMMIT time, lock waits and
- * retries included; W: the time all BEGINs took, i.e. waiting for the write
- * lock; V: the SQLite library version). SIGTERM/SIGINT end the run
+ * retries included; W: the time all BEGINs took, their own work plus waiting
+ * for the write lock; V: the SQLite library version). SIGTERM/SIGINT end the run
  * cleanly after the current transaction.
  */
 #include <errno.h>

@@ -35,7 +35,7 @@ struct RunResult {
   double app_cpu = 0;           // CPU seconds per second of the run
   uint64_t busy = 0;            // BEGINs that failed with SQLITE_BUSY after the 5 s busy_timeout
   double longest_ms = 0;        // the longest BEGIN-to-COMMIT time
-  double begin_share = 0;       // share of the run the app spent in BEGIN (lock waits)
+  double begin_share = 0;       // share of the run the app spent in BEGIN (work, lock waits)
   double repl_cpu = 0;          // of the replicator process
   double broker_cpu = 0;        // of nats-server or the Kafka broker
   uint64_t wal_bytes = 0;       // -wal size when the app stopped
