@@ -149,7 +149,8 @@ Result<WalIndexHeader> Capture::State::PinAtKnownFrame() {
       return after;
     }
   }
-  LTXBUS_ASSIGN_OR_RETURN(Barrier b, Barrier::Take(&*barrier, &barrier_held));
+  LTXBUS_ASSIGN_OR_RETURN(Barrier b,
+                          Barrier::Take(&*barrier, &barrier_held, &stats.app_lock_held_us));
   LTXBUS_RETURN_IF_ERROR(Repin());
   return shm->Read();
 }

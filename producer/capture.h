@@ -52,6 +52,8 @@ struct CaptureStats {
   // and of those, how many the watchdog released because the bus was slow.
   uint64_t barrier_publishes = 0;
   uint64_t barrier_releases = 0;
+  // How long the producer held the app's write lock in all (its barriers).
+  uint64_t app_lock_held_us = 0;
   int64_t last_publish_ms = 0;
   uint32_t wal_frames = 0;  // mxFrame at the last poll
 };

@@ -113,9 +113,14 @@ Result<bool> Capture::State::CheckpointUnderBarrier() {
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader before, shm->Read());
   if (behind || !(AllPublished(before) || FewUnpublished(before))) return false;
   DropCandidate();  // the barrier needs the other connection
+  if (const auto at = publisher->NextBatchAt(); at > Clock::now()) {
+    // Kafka's gap between transactions: waited out here, not under the
+    // barrier, where the app would wait for it too.
+    std::this_thread::sleep_until(at);
+  }
   Clock::time_point deadline = Clock::now() + kBarrierTimeout;
   sqlite3_busy_handler(barrier->raw(), PollForTheLock, &deadline);
-  auto b = Barrier::Take(&*barrier, &barrier_held);
+  auto b = Barrier::Take(&*barrier, &barrier_held, &stats.app_lock_held_us);
   sqlite3_busy_timeout(barrier->raw(), static_cast<int>(opt.busy_timeout.count()));
   if (!b.ok()) {
     spdlog::debug("{}: checkpoint barrier not available: {}", opt.name, b.status().message());

@@ -24,8 +24,17 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last, bool keep_pin) 
   const bus::WalPosition& wp = *last.trailer.wal;
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader hdr, keep_pin && pinned ? shm->Read() : PinAtKnownFrame());
   const uint64_t last_frame = wp.next_frame - 1;
-  if (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
-      hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX) {
+  // Reopened with the pin held since the bus's last frame was acknowledged:
+  // the WAL can have restarted at most once since, and only after every frame
+  // of its old generation was copied back, which the pin allowed only up to
+  // that frame. If nothing of the new generation is copied back yet, the
+  // database file is the state after the bus's last frame (the checksum below
+  // confirms it) and the new generation continues it from its first frame.
+  const bool restarted_once =
+      keep_pin && pinned && wp.next_frame != 0 && hdr.salt1 == wp.salt1 + 1 && hdr.backfill == 0;
+  if (!restarted_once &&
+      (wp.next_frame == 0 || last_frame > hdr.max_frame || hdr.salt1 != wp.salt1 ||
+       hdr.salt2 != wp.salt2 || hdr.backfill > last_frame || wp.next_frame > UINT32_MAX)) {
     spdlog::info(
         "{}: cannot continue TXID {}: WAL is at {:08x}/{:08x} frame {} (backfilled {}), "
         "the bus at {}",
@@ -33,9 +42,19 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last, bool keep_pin) 
         hdr.backfill, wp.Format());
     return false;
   }
-  const auto frame = static_cast<uint32_t>(wp.next_frame);
-  LTXBUS_ASSIGN_OR_RETURN(WalResume resume, wal->ResumeAt(wp.salt1, wp.salt2, frame,
-                                                          WalChecksum{wp.checksum1, wp.checksum2}));
+  const auto frame = restarted_once ? uint32_t{1} : static_cast<uint32_t>(wp.next_frame);
+  WalResume resume;
+  if (restarted_once) {
+    LTXBUS_ASSIGN_OR_RETURN(resume, wal->Start());
+    if (resume.position &&
+        (resume.position->salt1 != hdr.salt1 || resume.position->salt2 != hdr.salt2)) {
+      resume.position.reset();
+      resume.stop.detail = "the WAL header is being rewritten";
+    }
+  } else {
+    LTXBUS_ASSIGN_OR_RETURN(
+        resume, wal->ResumeAt(wp.salt1, wp.salt2, frame, WalChecksum{wp.checksum1, wp.checksum2}));
+  }
   if (!resume.position) {
     spdlog::info("{}: cannot continue TXID {}: {}", opt.name, ltx::FormatTXID(last.id.max_txid),
                  resume.stop.detail);
@@ -80,7 +99,9 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last, bool keep_pin) 
   }
   // A checkpoint the app ran meanwhile could have copied later frames in.
   LTXBUS_ASSIGN_OR_RETURN(WalIndexHeader after, shm->Read());
-  if (after.backfill > last_frame || sum.Value() != last.trailer.post_apply) {
+  const bool copied_later =
+      restarted_once ? after.backfill > 0 || after.salt1 != hdr.salt1 : after.backfill > last_frame;
+  if (copied_later || sum.Value() != last.trailer.post_apply) {
     spdlog::info(
         "{}: cannot continue TXID {}: database checksum at the position is {:016x}, "
         "the bus says {:016x}",
@@ -93,8 +114,8 @@ Result<bool> Capture::State::Recover(const bus::LastFrame& last, bool keep_pin) 
   commit = commit_at;
   page_sums = std::move(sums);
   db_sum = sum;
-  spdlog::info("{}: continuing after TXID {} at WAL frame {}", opt.name, ltx::FormatTXID(txid),
-               frame);
+  spdlog::info("{}: continuing after TXID {} at WAL frame {}{}", opt.name, ltx::FormatTXID(txid),
+               frame, restarted_once ? " of the WAL's next generation" : "");
   return true;
 }
 

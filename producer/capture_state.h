@@ -56,26 +56,35 @@ Result<sqlite::Database> OpenConnection(const CaptureOptions& o);
 // Nested use (a snapshot taken inside a checkpoint's barrier) is a no-op.
 class Barrier {
  public:
-  static Result<Barrier> Take(sqlite::Database* db, bool* held) {
-    if (*held) return Barrier(nullptr, nullptr);
+  // Adds the time the lock was held to *held_us when released.
+  static Result<Barrier> Take(sqlite::Database* db, bool* held, uint64_t* held_us) {
+    if (*held) return Barrier(nullptr, nullptr, nullptr);
     Status s = db->Exec("BEGIN IMMEDIATE");
     if (!s.ok()) return s.WithContext("taking the write-lock barrier");
     *held = true;
-    return Barrier(db, held);
+    return Barrier(db, held, held_us);
   }
   Barrier(Barrier&& o) noexcept
-      : db_(std::exchange(o.db_, nullptr)), held_(std::exchange(o.held_, nullptr)) {}
+      : db_(std::exchange(o.db_, nullptr)),
+        held_(std::exchange(o.held_, nullptr)),
+        held_us_(std::exchange(o.held_us_, nullptr)),
+        taken_(o.taken_) {}
   Barrier& operator=(Barrier&&) = delete;
   ~Barrier() {
     if (db_ == nullptr) return;
     (void)db_->Exec("ROLLBACK");
     *held_ = false;
+    *held_us_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - taken_).count());
   }
 
  private:
-  Barrier(sqlite::Database* db, bool* held) : db_(db), held_(held) {}
+  Barrier(sqlite::Database* db, bool* held, uint64_t* held_us)
+      : db_(db), held_(held), held_us_(held_us), taken_(Clock::now()) {}
   sqlite::Database* db_;
   bool* held_;
+  uint64_t* held_us_;
+  Clock::time_point taken_;
 };
 
 struct Capture::State {

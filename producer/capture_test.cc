@@ -294,6 +294,32 @@ TEST_F(CaptureTest, BusOutageLosesNothing) {
   EXPECT_EQ(capture->stats().frames, static_cast<uint64_t>(frames_));
 }
 
+// A checkpoint copies the whole WAL back; then the bus goes down and the app's
+// next write restarts the WAL. Reopened once the bus is back, the Capture
+// (which kept its pin) continues into the new WAL generation: no snapshot.
+TEST_F(CaptureTest, BusOutageRightAfterACheckpointLosesNoContinuity) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  RunApp({"--seed", "20", "--transactions", "5"});
+  PublishEverything(*capture);
+  auto ck = capture->MaybeCheckpoint(true);
+  ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+  ASSERT_TRUE(*ck) << "the checkpoint did not run";
+  ASSERT_GT(capture->stats().barrier_checkpoints, 0u);
+  bus_.SetDown(true);
+  RunApp({"--seed", "21", "--transactions", "5"});  // restarts the WAL
+  EXPECT_FALSE(capture->Poll().ok());
+  ASSERT_TRUE(capture->broken());
+  bus_.SetDown(false);
+  Status reopened = capture->Reopen(NewPublisher());
+  ASSERT_TRUE(reopened.ok()) << reopened.ToString();
+  PublishEverything(*capture);
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost across the WAL restart";
+}
+
 TEST_F(CaptureTest, ASecondProducerFencesTheFirst) {
   RunApp({"--create", "--transactions", "5"});
   StartBystander();
@@ -490,6 +516,34 @@ TEST_F(CaptureTest, ASlowBusDoesNotHoldTheAppUnderTheCheckpointBarrier) {
     EXPECT_GT(capture->stats().barrier_releases, 0u) << "nothing was published under the barrier";
   }
   bus_.SetAckDelay(0ms);
+  PublishEverything(*capture);
+  ExpectRebuildEqualsSource();
+  EXPECT_EQ(snapshots_, 1) << "continuity was lost";
+}
+
+// Kafka pauses between two of a publisher's transactions (NextBatchAt); the
+// barrier publishes the app's last commits, so that pause must be over before
+// the barrier is taken, or the app would wait it out too.
+TEST_F(CaptureTest, ThePauseBetweenBatchesIsNotSpentUnderTheBarrier) {
+  RunApp({"--create", "--transactions", "5"});
+  StartBystander();
+  auto capture = OpenCapture();
+  ASSERT_NE(capture, nullptr);
+  bus_.SetBatchGap(150ms);
+  {
+    BusyWriter writer(db_, 1ms);
+    writer.WaitUntilWriting();
+    PollAndCheckpoint(*capture, 3, 0ms);
+    Status s = writer.Stop();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_GT(capture->stats().barrier_publishes, 0u) << "nothing was published under the barrier";
+    // A pause waited out under the barrier outlasts the watchdog's 100 ms.
+    EXPECT_EQ(capture->stats().barrier_releases, 0u);
+    EXPECT_LT(writer.longest(), 100ms);
+    EXPECT_GT(capture->stats().app_lock_held_us, 0u);
+    EXPECT_LT(capture->stats().app_lock_held_us, 3 * 100'000u);
+  }
+  bus_.SetBatchGap(0ms);
   PublishEverything(*capture);
   ExpectRebuildEqualsSource();
   EXPECT_EQ(snapshots_, 1) << "continuity was lost";

@@ -149,6 +149,7 @@ void Replicator::UpdateReport(size_t index, const Status& problem) {
     db.totals.snapshots += db.counted_stats.snapshots;
     db.totals.checkpoints += db.counted_stats.checkpoints;
     db.totals.barrier_checkpoints += db.counted_stats.barrier_checkpoints;
+    db.totals.app_lock_held_us += db.counted_stats.app_lock_held_us;
     db.counted = now;
     db.counted_stats = {};
   }
@@ -160,6 +161,7 @@ void Replicator::UpdateReport(size_t index, const Status& problem) {
   r.snapshots = db.totals.snapshots + c.snapshots;
   r.checkpoints = db.totals.checkpoints + c.checkpoints;
   r.barrier_checkpoints = db.totals.barrier_checkpoints + c.barrier_checkpoints;
+  r.app_lock_held_us = db.totals.app_lock_held_us + c.app_lock_held_us;
   if (c.txid != 0) {
     r.txid = c.txid;
     r.last_publish_ms = c.last_publish_ms;

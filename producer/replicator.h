@@ -27,10 +27,11 @@ struct DatabaseReport {
   uint64_t snapshots = 0;
   uint64_t checkpoints = 0;
   uint64_t barrier_checkpoints = 0;
-  ltx::TXID txid = 0;           // last TXID published; 0 before the first
-  int64_t last_publish_ms = 0;  // Unix ms of that; 0 before the first
-  uint32_t wal_frames = 0;      // frames in the WAL at the last look
-  bool behind = false;          // a backlog is being published
+  uint64_t app_lock_held_us = 0;  // the app's write lock held by the producer
+  ltx::TXID txid = 0;             // last TXID published; 0 before the first
+  int64_t last_publish_ms = 0;    // Unix ms of that; 0 before the first
+  uint32_t wal_frames = 0;        // frames in the WAL at the last look
+  bool behind = false;            // a backlog is being published
   // False while the database cannot be published: the bus is unreachable or
   // refused a batch, another producer fenced this one, or the database
   // cannot be opened; `error` says why.

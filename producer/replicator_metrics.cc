@@ -31,6 +31,10 @@ std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports) {
       {"ltxbus_producer_wal_restarting_checkpoints_total", "counter",
        "Checkpoints that copied back the whole WAL so the app's next write restarts it",
        [](R r) { return Value(r.barrier_checkpoints); }},
+      {"ltxbus_producer_app_lock_held_seconds_total", "counter",
+       "Time the producer held the app's write lock (checkpoint barriers): the app's writes "
+       "wait meanwhile",
+       [](R r) { return std::optional<double>(static_cast<double>(r.app_lock_held_us) / 1e6); }},
       {"ltxbus_producer_wal_frames", "gauge", "Frames in the WAL at the producer's last look",
        [](R r) { return Value(r.wal_frames); }},
       {"ltxbus_producer_behind", "gauge",

@@ -14,6 +14,7 @@ TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
   published.txid = 11;
   published.last_publish_ms = 1'700'000'000'500;
   published.wal_frames = 30;
+  published.app_lock_held_us = 2'500'000;
   published.publishing = true;
   DatabaseReport down;
   down.database = "other\"db";
@@ -29,6 +30,9 @@ TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("ltxbus_producer_frames_published_total" + app + " 12\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ltxbus_producer_app_lock_held_seconds_total" + app + " 2.5\n"),
+            std::string::npos)
       << text;
   // Nothing published yet: no TXID and no timestamp rather than zeros.
   EXPECT_EQ(text.find("ltxbus_producer_txid" + other), std::string::npos) << text;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <iostream>
 #include <csignal>
 #include <random>
 #include <thread>
@@ -225,8 +226,8 @@ TEST_P(ProducerTest, EachCommitGoesOutWithoutWaitingForTheNextWrite) {
 // published matches the stream, and `up` drops while the bus is down.
 TEST_P(ProducerTest, MetricsShowWhatIsPublishedAndWhenTheBusIsDown) {
   RunApp({"--create", "--transactions", "3"});
-  auto producer =
-      StartWithConfig(fmt::format("addr: 127.0.0.1:0\nbus: {}\ndbs:\n  - path: {}\n", url_, db_));
+  auto producer = StartWithConfig(fmt::format(
+      "addr: 127.0.0.1:0\nbus: {}\ndbs:\n  - path: {}\n    checkpoint-interval: 1s\n", url_, db_));
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   const std::string addr = MetricsAddress(*producer);
   ASSERT_FALSE(addr.empty());
@@ -239,6 +240,16 @@ TEST_P(ProducerTest, MetricsShowWhatIsPublishedAndWhenTheBusIsDown) {
   EXPECT_EQ(Metric(addr, "ltxbus_producer_snapshots_published_total"), 1);
   EXPECT_EQ(Metric(addr, "ltxbus_producer_up"), 1);
   EXPECT_GT(Metric(addr, "ltxbus_producer_last_publish_timestamp_seconds"), 1.7e9);
+  // Within a second the producer checkpoints under its barrier, holding the
+  // app's write lock briefly.
+  double held = 0;
+  for (int i = 0; i < 100 && held <= 0; i++) {
+    std::this_thread::sleep_for(100ms);
+    held = Metric(addr, "ltxbus_producer_app_lock_held_seconds_total");
+  }
+  EXPECT_GT(held, 0);
+  EXPECT_LT(held, 5);
+  EXPECT_GT(Metric(addr, "ltxbus_producer_wal_restarting_checkpoints_total"), 0);
 
   // The bus goes away while the app writes: not publishing, nothing lost.
   TestServer& bus = server(GetParam());
@@ -252,6 +263,7 @@ TEST_P(ProducerTest, MetricsShowWhatIsPublishedAndWhenTheBusIsDown) {
   EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_frames_published_total", all), all);
   ASSERT_TRUE(producer->Signal(SIGTERM).ok());
   EXPECT_TRUE(producer->Wait(30s).ok()) << producer->output();
+  if (HasFailure()) std::cerr << "the producer's log:\n" << producer->output();
 }
 
 INSTANTIATE_TEST_SUITE_P(Buses, ProducerTest,
