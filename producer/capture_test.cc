@@ -76,6 +76,14 @@ class CaptureTest : public ::testing::Test {
   }
 
   // Polls and forces a checkpoint `rounds` times, `pause` before each.
+  // Three forced checkpoints while a writer in this process commits (durably)
+  // every `pause`: its longest commit and how many it made.
+  struct WriterRun {
+    std::chrono::milliseconds longest;
+    int commits;
+  };
+  WriterRun CheckpointBesideAWriter(Capture& capture, std::chrono::milliseconds pause);
+
   static void PollAndCheckpoint(Capture& capture, int rounds, std::chrono::milliseconds pause) {
     for (int i = 0; i < rounds; i++) {
       std::this_thread::sleep_for(pause);
@@ -429,6 +437,16 @@ class BusyWriter {
   std::thread thread_;
 };
 
+CaptureTest::WriterRun CaptureTest::CheckpointBesideAWriter(Capture& capture,
+                                                            std::chrono::milliseconds pause) {
+  BusyWriter writer(db_, pause);
+  writer.WaitUntilWriting();
+  PollAndCheckpoint(capture, 3, 0ms);
+  Status s = writer.Stop();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return {writer.longest(), writer.commits()};
+}
+
 // An app that commits back to back never leaves the barrier a moment with
 // everything published; the checkpoint publishes its last commits under the
 // barrier, so the WAL still restarts (without that it grows forever).
@@ -504,17 +522,11 @@ TEST_F(CaptureTest, ASlowBusDoesNotHoldTheAppUnderTheCheckpointBarrier) {
   auto capture = OpenCapture();
   ASSERT_NE(capture, nullptr);
   bus_.SetAckDelay(1500ms);
-  {
-    BusyWriter writer(db_, 50ms);
-    writer.WaitUntilWriting();
-    PollAndCheckpoint(*capture, 3, 0ms);
-    Status s = writer.Stop();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_GT(writer.commits(), 20);
-    // Without the watchdog a commit waits out a whole acknowledgement.
-    EXPECT_LT(writer.longest(), 1000ms);
-    EXPECT_GT(capture->stats().barrier_releases, 0u) << "nothing was published under the barrier";
-  }
+  const WriterRun run = CheckpointBesideAWriter(*capture, 50ms);
+  EXPECT_GT(run.commits, 20);
+  // Without the watchdog a commit waits out a whole acknowledgement.
+  EXPECT_LT(run.longest, 1000ms);
+  EXPECT_GT(capture->stats().barrier_releases, 0u) << "nothing was published under the barrier";
   bus_.SetAckDelay(0ms);
   PublishEverything(*capture);
   ExpectRebuildEqualsSource();
@@ -530,19 +542,13 @@ TEST_F(CaptureTest, ThePauseBetweenBatchesIsNotSpentUnderTheBarrier) {
   auto capture = OpenCapture();
   ASSERT_NE(capture, nullptr);
   bus_.SetBatchGap(150ms);
-  {
-    BusyWriter writer(db_, 1ms);
-    writer.WaitUntilWriting();
-    PollAndCheckpoint(*capture, 3, 0ms);
-    Status s = writer.Stop();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_GT(capture->stats().barrier_publishes, 0u) << "nothing was published under the barrier";
-    // A pause waited out under the barrier outlasts the watchdog's 100 ms.
-    EXPECT_EQ(capture->stats().barrier_releases, 0u);
-    EXPECT_LT(writer.longest(), 100ms);
-    EXPECT_GT(capture->stats().app_lock_held_us, 0u);
-    EXPECT_LT(capture->stats().app_lock_held_us, 3 * 100'000u);
-  }
+  const WriterRun run = CheckpointBesideAWriter(*capture, 1ms);
+  EXPECT_GT(capture->stats().barrier_publishes, 0u) << "nothing was published under the barrier";
+  // A pause waited out under the barrier outlasts the watchdog's 100 ms.
+  EXPECT_EQ(capture->stats().barrier_releases, 0u);
+  EXPECT_LT(run.longest, 100ms);
+  EXPECT_GT(capture->stats().app_lock_held_us, 0u);
+  EXPECT_LT(capture->stats().app_lock_held_us, 3 * 100'000u);
   bus_.SetBatchGap(0ms);
   PublishEverything(*capture);
   ExpectRebuildEqualsSource();
