@@ -57,8 +57,9 @@ Result<int> Replicate(const ReplicateOptions& o) {
   // outlives every scrape.
   producer::Replicator* r = replicator.get();
   LTXBUS_ASSIGN_OR_RETURN(
-      auto metrics, ServeMetrics(o.metrics_addr.empty() ? cfg.metrics_addr : o.metrics_addr,
-                                 [r] { return producer::RenderProducerMetrics(r->Reports()); }));
+      auto metrics, ServeMetrics(o.metrics_addr.empty() ? cfg.metrics_addr : o.metrics_addr, [r] {
+        return producer::RenderProducerMetrics(r->Reports(), Env::Default()->NowUnixMillis());
+      }));
 
   std::optional<Process> child;
   if (!cfg.exec.empty()) {

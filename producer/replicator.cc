@@ -168,6 +168,7 @@ void Replicator::UpdateReport(size_t index, const Status& problem) {
   }
   if (now != nullptr) r.wal_frames = c.wal_frames;
   r.behind = now != nullptr && now->behind();
+  r.publish_started_ms = 0;
   r.publishing = problem.ok() && now != nullptr && !now->broken();
   r.error = problem.ok() ? std::string() : problem.message();
 }
@@ -230,6 +231,10 @@ void Replicator::Run(size_t index) {
       }
     }
     if (db.capture && !db.capture->broken()) {
+      {
+        std::lock_guard lock(db.report_mu);
+        db.report.publish_started_ms = env_->NowUnixMillis();
+      }
       auto n = db.capture->Poll();
       if (n.ok()) {
         backoff = 100ms;

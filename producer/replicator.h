@@ -32,6 +32,9 @@ struct DatabaseReport {
   int64_t last_publish_ms = 0;    // Unix ms of that; 0 before the first
   uint32_t wal_frames = 0;        // frames in the WAL at the last look
   bool behind = false;            // a backlog is being published
+  // Unix ms when the publish under way began; 0 when none is. A bus that
+  // stopped answering shows here long before the publish times out.
+  int64_t publish_started_ms = 0;
   // False while the database cannot be published: the bus is unreachable or
   // refused a batch, another producer fenced this one, or the database
   // cannot be opened; `error` says why.

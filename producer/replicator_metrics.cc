@@ -1,10 +1,12 @@
 #include "producer/replicator_metrics.h"
 
+#include <algorithm>
+
 #include "base/prometheus.h"
 
 namespace ltxbus::producer {
 
-std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports) {
+std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports, int64_t now_ms) {
   using R = const DatabaseReport&;
   using prometheus::Value;
   const std::vector<prometheus::Family<DatabaseReport>> families = {
@@ -37,6 +39,15 @@ std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports) {
        [](R r) { return std::optional<double>(static_cast<double>(r.app_lock_held_us) / 1e6); }},
       {"ltxbus_producer_wal_frames", "gauge", "Frames in the WAL at the producer's last look",
        [](R r) { return Value(r.wal_frames); }},
+      {"ltxbus_producer_publish_seconds", "gauge",
+       "How long the publish under way has been waiting for the bus (0 between publishes); "
+       "a bus that stopped answering shows here before the publish times out",
+       [now_ms](R r) {
+         return std::optional<double>(
+             r.publish_started_ms == 0
+                 ? 0.0
+                 : static_cast<double>(std::max<int64_t>(0, now_ms - r.publish_started_ms)) / 1000);
+       }},
       {"ltxbus_producer_behind", "gauge",
        "1 while a backlog is published (more committed than one poll publishes)",
        [](R r) { return Value(r.behind ? 1 : 0); }},

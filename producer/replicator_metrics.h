@@ -2,6 +2,7 @@
 // endpoint (docs/wal-capture.md, "Metrics").
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@ namespace ltxbus::producer {
 // Text exposition format 0.0.4, one sample per database labelled
 // {database="...", path="..."}. Values not known yet (no frame published
 // since the process started) are left out rather than reported as 0.
-std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports);
+// `now_ms` (Unix ms) dates the publish under way.
+std::string RenderProducerMetrics(const std::vector<DatabaseReport>& reports, int64_t now_ms);
 
 }  // namespace ltxbus::producer

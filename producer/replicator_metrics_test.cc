@@ -20,7 +20,8 @@ TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
   down.database = "other\"db";
   down.path = "/data/other.db";
   down.error = "bus unreachable";
-  const std::string text = RenderProducerMetrics({published, down});
+  down.publish_started_ms = 1'700'000'000'000;
+  const std::string text = RenderProducerMetrics({published, down}, 1'700'000'004'000);
   const std::string app = "{database=\"app.db\",path=\"/data/app.db\"}";
   const std::string other = "{database=\"other\\\"db\",path=\"/data/other.db\"}";
   EXPECT_NE(text.find("ltxbus_producer_up" + app + " 1\n"), std::string::npos) << text;
@@ -34,6 +35,9 @@ TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
   EXPECT_NE(text.find("ltxbus_producer_app_lock_held_seconds_total" + app + " 2.5\n"),
             std::string::npos)
       << text;
+  EXPECT_NE(text.find("ltxbus_producer_publish_seconds" + other + " 4\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ltxbus_producer_publish_seconds" + app + " 0\n"), std::string::npos) << text;
   // Nothing published yet: no TXID and no timestamp rather than zeros.
   EXPECT_EQ(text.find("ltxbus_producer_txid" + other), std::string::npos) << text;
   EXPECT_EQ(text.find("ltxbus_producer_last_publish_timestamp_seconds" + other), std::string::npos)

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <iostream>
 #include <csignal>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -255,12 +255,20 @@ TEST_P(ProducerTest, MetricsShowWhatIsPublishedAndWhenTheBusIsDown) {
   TestServer& bus = server(GetParam());
   ASSERT_TRUE(bus.Halt().ok());
   RunApp({"--seed", "8", "--transactions", "5"});
+  // The stalled publish shows within seconds, long before it times out.
+  double stalled = 0;
+  for (int i = 0; i < 200 && stalled < 2; i++) {
+    std::this_thread::sleep_for(100ms);
+    stalled = Metric(addr, "ltxbus_producer_publish_seconds");
+  }
+  EXPECT_GE(stalled, 2);
   EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_up", 0), 0) << producer->output();
   ASSERT_TRUE(bus.Resume().ok());
   EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_up", 1), 1) << producer->output();
   checker.ExpectConverges(db_, 120s);
   const double all = checker.frames();
   EXPECT_EQ(WaitForMetric(addr, "ltxbus_producer_frames_published_total", all), all);
+  EXPECT_LT(Metric(addr, "ltxbus_producer_publish_seconds"), 2);
   ASSERT_TRUE(producer->Signal(SIGTERM).ok());
   EXPECT_TRUE(producer->Wait(30s).ok()) << producer->output();
   if (HasFailure()) std::cerr << "the producer's log:\n" << producer->output();
