@@ -22,7 +22,7 @@ struct Replicator::Database {
   std::string producer_id;
   std::unique_ptr<WalWatcher> watcher;
   // The Capture's counters restart when it is replaced (fenced, reopened):
-  // the totals reported are `totals` plus the current Capture's.
+  // the report holds `totals` (the Captures before) plus the current one's.
   CaptureStats totals;
   const Capture* counted = nullptr;  // the Capture whose counters the last report included
   CaptureStats counted_stats;
@@ -139,34 +139,44 @@ std::vector<DatabaseReport> Replicator::Reports() const {
   return out;
 }
 
+namespace {
+
+// `later`'s stats after `earlier`'s, as one Capture's: counters add up, the
+// newest publish wins.
+CaptureStats Continue(CaptureStats earlier, const CaptureStats& later) {
+  earlier.frames += later.frames;
+  earlier.snapshots += later.snapshots;
+  earlier.checkpoints += later.checkpoints;
+  earlier.barrier_checkpoints += later.barrier_checkpoints;
+  earlier.barrier_publishes += later.barrier_publishes;
+  earlier.barrier_releases += later.barrier_releases;
+  earlier.app_lock_held_us += later.app_lock_held_us;
+  if (later.txid != 0) {
+    earlier.txid = later.txid;
+    earlier.last_publish_ms = later.last_publish_ms;
+  }
+  earlier.wal_frames = later.wal_frames;
+  return earlier;
+}
+
+}  // namespace
+
 // Called by the database's own thread (and by Start before it runs).
 void Replicator::UpdateReport(size_t index, const Status& problem) {
   Database& db = *dbs_[index];
   const Capture* now = db.capture.get();
   if (now != db.counted) {
     // The counted Capture is gone: keep what it had published.
-    db.totals.frames += db.counted_stats.frames;
-    db.totals.snapshots += db.counted_stats.snapshots;
-    db.totals.checkpoints += db.counted_stats.checkpoints;
-    db.totals.barrier_checkpoints += db.counted_stats.barrier_checkpoints;
-    db.totals.app_lock_held_us += db.counted_stats.app_lock_held_us;
+    db.totals = Continue(db.totals, db.counted_stats);
     db.counted = now;
     db.counted_stats = {};
   }
   if (now != nullptr) db.counted_stats = now->stats();
-  const CaptureStats& c = db.counted_stats;
   std::lock_guard lock(db.report_mu);
   DatabaseReport& r = db.report;
-  r.frames = db.totals.frames + c.frames;
-  r.snapshots = db.totals.snapshots + c.snapshots;
-  r.checkpoints = db.totals.checkpoints + c.checkpoints;
-  r.barrier_checkpoints = db.totals.barrier_checkpoints + c.barrier_checkpoints;
-  r.app_lock_held_us = db.totals.app_lock_held_us + c.app_lock_held_us;
-  if (c.txid != 0) {
-    r.txid = c.txid;
-    r.last_publish_ms = c.last_publish_ms;
-  }
-  if (now != nullptr) r.wal_frames = c.wal_frames;
+  const uint32_t wal_frames = r.stats.wal_frames;
+  r.stats = Continue(db.totals, db.counted_stats);
+  if (now == nullptr) r.stats.wal_frames = wal_frames;  // not looked at meanwhile
   r.behind = now != nullptr && now->behind();
   r.publish_started_ms = 0;
   r.publishing = problem.ok() && now != nullptr && !now->broken();

@@ -22,16 +22,10 @@ struct DatabaseReport {
   std::string database;  // its name on the bus
   std::string path;
   std::string bus_url;  // credentials removed
-  // Totals since the process started (across reopens of the database).
-  uint64_t frames = 0;
-  uint64_t snapshots = 0;
-  uint64_t checkpoints = 0;
-  uint64_t barrier_checkpoints = 0;
-  uint64_t app_lock_held_us = 0;  // the app's write lock held by the producer
-  ltx::TXID txid = 0;             // last TXID published; 0 before the first
-  int64_t last_publish_ms = 0;    // Unix ms of that; 0 before the first
-  uint32_t wal_frames = 0;        // frames in the WAL at the last look
-  bool behind = false;            // a backlog is being published
+  // Since the process started, across reopens of the database: the counters
+  // summed, the newest TXID and publish time kept, `wal_frames` as last seen.
+  CaptureStats stats;
+  bool behind = false;  // a backlog is being published
   // Unix ms when the publish under way began; 0 when none is. A bus that
   // stopped answering shows here long before the publish times out.
   int64_t publish_started_ms = 0;

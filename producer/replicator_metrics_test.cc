@@ -9,12 +9,12 @@ TEST(ReplicatorMetricsTest, OneSamplePerDatabaseAndNothingUnknown) {
   DatabaseReport published;
   published.database = "app.db";
   published.path = "/data/app.db";
-  published.frames = 12;
-  published.snapshots = 1;
-  published.txid = 11;
-  published.last_publish_ms = 1'700'000'000'500;
-  published.wal_frames = 30;
-  published.app_lock_held_us = 2'500'000;
+  published.stats.frames = 12;
+  published.stats.snapshots = 1;
+  published.stats.txid = 11;
+  published.stats.last_publish_ms = 1'700'000'000'500;
+  published.stats.wal_frames = 30;
+  published.stats.app_lock_held_us = 2'500'000;
   published.publishing = true;
   DatabaseReport down;
   down.database = "other\"db";
