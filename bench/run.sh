@@ -152,6 +152,7 @@ for ps in sizes:
     rows = [
         ("Encode, checksums", "Encode/{}/{}/checksums"),
         ("Encode, no checksums", "Encode/{}/{}/nochecksums"),
+        ("Encode a 2-page transaction's file (one encoder per file)", "EncodeTxn/{}/{}"),
         ("**Decode** (DecodeFile, verified), checksums", "Decode/{}/{}/checksums"),
         ("**Decode** (DecodeFile, verified), no checksums", "Decode/{}/{}/nochecksums"),
         ("LZ4 only (PageCodec decompress)", "Decompress/{}/{}"),

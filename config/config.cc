@@ -58,12 +58,24 @@ Result<uint64_t> Size(const YAML::Node& n, std::string_view key) {
   return v;
 }
 
+// The optional `page-encoding` key of `n` (dbs and archive entries).
+Status PageEncodingKey(const YAML::Node& n, const std::string& what, std::string* encoding) {
+  if (!n["page-encoding"]) return Status::OK();
+  LTXBUS_ASSIGN_OR_RETURN(*encoding, String(n["page-encoding"], "page-encoding"));
+  if (*encoding != "block" && *encoding != "frame") {
+    return Status::InvalidArgument("{}: page-encoding must be 'block' or 'frame', not '{}'", what,
+                                   *encoding);
+  }
+  return Status::OK();
+}
+
 Result<DatabaseConfig> ParseDatabase(const YAML::Node& n, size_t index) {
   const std::string what = fmt::format("dbs[{}]", index);
   LTXBUS_RETURN_IF_ERROR(
       CheckKeys(n,
                 {"path", "name", "bus", "monitor-interval", "busy-timeout",
-                 "min-checkpoint-page-count", "checkpoint-interval", "wal-warn-size", "chunk-size"},
+                 "min-checkpoint-page-count", "checkpoint-interval", "wal-warn-size", "chunk-size",
+                 "page-encoding"},
                 what));
   DatabaseConfig db;
   if (!n["path"]) return Status::InvalidArgument("{} ({}) has no 'path'", what, Where(n));
@@ -106,6 +118,7 @@ Result<DatabaseConfig> ParseDatabase(const YAML::Node& n, size_t index) {
     }
     db.chunk_size = static_cast<size_t>(v);
   }
+  LTXBUS_RETURN_IF_ERROR(PageEncodingKey(n, what, &db.page_encoding));
   return db;
 }
 
@@ -217,13 +230,7 @@ Result<ArchiveConfig> ParseArchive(const YAML::Node& n, size_t index) {
     if (a.lease_ttl.count() < 100)
       return Status::InvalidArgument("{}: lease-ttl must be >= 100ms", what);
   }
-  if (n["page-encoding"]) {
-    LTXBUS_ASSIGN_OR_RETURN(a.page_encoding, String(n["page-encoding"], "page-encoding"));
-    if (a.page_encoding != "block" && a.page_encoding != "frame") {
-      return Status::InvalidArgument("{}: page-encoding must be 'block' or 'frame', not '{}'", what,
-                                     a.page_encoding);
-    }
-  }
+  LTXBUS_RETURN_IF_ERROR(PageEncodingKey(n, what, &a.page_encoding));
   return a;
 }
 

@@ -32,6 +32,9 @@ struct DatabaseConfig {
   // Warn when the WAL grows past this many bytes (the bus is down or slow).
   uint64_t wal_warn_bytes = uint64_t{256} << 20;
   size_t chunk_size = 512 * 1024;  // bus message payload size
+  // How frames' pages are compressed: "block" (Go ltx v0.5.2+, Litestream
+  // v0.5.16+) or "frame" (every ltx v0.4+ reader).
+  std::string page_encoding = "block";
 };
 
 // A live read replica to keep (`ltxbus follow -config`, docs/follower.md).

@@ -28,6 +28,7 @@ dbs:
     checkpoint-interval: 1m30s
     min-checkpoint-page-count: 500
     chunk-size: 256KiB
+    page-encoding: frame
 )",
                          FakeEnv);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -44,6 +45,8 @@ dbs:
   EXPECT_EQ(c->dbs[1].checkpoint_interval, Millis(90000));
   EXPECT_EQ(c->dbs[1].min_checkpoint_page_count, 500u);
   EXPECT_EQ(c->dbs[1].chunk_size, 256u * 1024);
+  EXPECT_EQ(c->dbs[0].page_encoding, "block");
+  EXPECT_EQ(c->dbs[1].page_encoding, "frame");
 }
 
 TEST(ConfigTest, ErrorsNameTheProblem) {
@@ -58,6 +61,7 @@ TEST(ConfigTest, ErrorsNameTheProblem) {
       {"bus: x\ndbs:\n  - path: a.db\n    monitor-interval: soon\n", "bad duration 'soon'"},
       {"bus: x\ndbs:\n  - path: a/x.db\n  - path: b/x.db\n", "two databases are named 'x.db'"},
       {"bus: x\ndbs: [", "not valid YAML"},
+      {"bus: x\ndbs:\n  - path: a.db\n    page-encoding: lz4\n", "dbs[0]: page-encoding must"},
       {"bus: x\non-fenced: maybe\ndbs:\n  - path: a.db\n", "on-fenced must be"},
       {"bus: x\nlog-level: verbose\ndbs:\n  - path: a.db\n", "'verbose' is not one of"},
   };

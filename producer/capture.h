@@ -37,7 +37,9 @@ struct CaptureOptions {
   uint32_t min_checkpoint_page_count = 1000;
   std::chrono::milliseconds checkpoint_interval{60000};
   uint64_t wal_warn_bytes = uint64_t{256} << 20;
-  ltx::PageEncoding encoding = ltx::PageEncoding::kLZ4Frame;
+  // Blocks: about half the CPU of LZ4 frames per page (bench/RESULTS.md,
+  // EncodeTxn); frames for readers older than Go ltx v0.5.2.
+  ltx::PageEncoding encoding = ltx::PageEncoding::kLZ4Block;
 };
 
 struct CaptureStats {

@@ -71,6 +71,7 @@ Result<std::unique_ptr<Capture>> OpenCapture(Env* env, bus::Bus* bus,
   o.min_checkpoint_page_count = c.min_checkpoint_page_count;
   o.checkpoint_interval = c.checkpoint_interval;
   o.wal_warn_bytes = c.wal_warn_bytes;
+  LTXBUS_ASSIGN_OR_RETURN(o.encoding, ltx::ParsePageEncoding(c.page_encoding));
   return Capture::Open(env, o, std::move(publisher));
 }
 

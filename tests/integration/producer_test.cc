@@ -118,6 +118,9 @@ TEST_P(ProducerTest, EveryTransactionRebuildsTheSourceExactly) {
   }
   EXPECT_EQ(checker.snapshots(), 1);
   EXPECT_GT(checker.frames(), 150);
+  // Pages go out as raw LZ4 blocks unless the config says otherwise.
+  EXPECT_EQ(checker.block_page_frames(), checker.frames());
+  EXPECT_EQ(checker.frame_page_frames(), 0);
   ASSERT_TRUE(producer->Signal(SIGTERM).ok());
   auto code = producer->Wait(30s);
   ASSERT_TRUE(code.ok());
@@ -190,7 +193,8 @@ TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) 
                                               "exec: \"{}\"\n"
                                               "dbs:\n"
                                               "  - path: {}\n"
-                                              "    monitor-interval: 20ms\n",
+                                              "    monitor-interval: 20ms\n"
+                                              "    page-encoding: frame\n",
                                               app, db_),
                                   {{"LTXBUS_TEST_BUS", url_}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
@@ -201,6 +205,9 @@ TEST_P(ProducerTest, ConfigAndExecRunTheAppAfterTheFirstSyncAndExitWithItsCode) 
   StreamChecker checker(url_, "app.db", dir_.Join("rebuild.db"));
   checker.ExpectConverges(db_, 10s);
   EXPECT_EQ(checker.snapshots(), 1);
+  // For consumers on Go ltx before v0.5.2, which read only LZ4 frames.
+  EXPECT_EQ(checker.frame_page_frames(), checker.frames());
+  EXPECT_EQ(checker.block_page_frames(), 0);
 }
 
 // The app writes a commit's frames (the -wal write the producer is woken by)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "ltx/decoder.h"
 #include "tests/support/bus_connect.h"
 #include "tests/support/sqlite_pages.h"
 
@@ -26,6 +27,25 @@ Status WriteFrame(const bus::Frame& f, const std::string& path) {
     LTXBUS_RETURN_IF_ERROR(out->Append(std::span(buf.data(), n)));
   }
   return out->Close();
+}
+
+struct Encodings {
+  bool block = false;
+  bool frame = false;
+};
+
+// Which page encodings the LTX file at `path` uses.
+Result<Encodings> PageEncodings(const std::string& path) {
+  LTXBUS_ASSIGN_OR_RETURN(auto src, Env::Default()->NewSequentialFile(path));
+  ltx::Decoder dec(src.get());
+  LTXBUS_RETURN_IF_ERROR(dec.DecodeHeader());
+  std::vector<uint8_t> page(dec.header().page_size);
+  for (uint32_t pgno = 0;;) {
+    LTXBUS_ASSIGN_OR_RETURN(bool more, dec.NextPage(&pgno, page));
+    if (!more) break;
+  }
+  LTXBUS_RETURN_IF_ERROR(dec.Finish());
+  return Encodings{dec.saw_block_pages(), dec.saw_frame_pages()};
 }
 
 }  // namespace
@@ -101,6 +121,10 @@ void StreamChecker::Apply(const bus::Frame& f, uint32_t chunks) {
   Status applied = applier_->ApplyFile(path);  // verifies the checksum chain too
   ASSERT_TRUE(applied.ok()) << "TXID " << ltx::FormatTXID(id.max_txid) << ": "
                             << applied.ToString();
+  auto encodings = PageEncodings(path);
+  ASSERT_TRUE(encodings.ok()) << encodings.status().ToString();
+  block_page_frames_ += encodings->block ? 1 : 0;
+  frame_page_frames_ += encodings->frame ? 1 : 0;
   (void)Env::Default()->RemoveFile(path);
   last_txid_ = id.max_txid;
   last_producer_ = id.producer;

@@ -49,6 +49,9 @@ class StreamChecker {
 
   int frames() const { return frames_; }
   int snapshots() const { return snapshots_; }
+  // Frames with pages in each LTX page encoding (docs/ltx-format.md).
+  int block_page_frames() const { return block_page_frames_; }
+  int frame_page_frames() const { return frame_page_frames_; }
   ltx::TXID last_txid() const { return last_txid_; }
   // The largest frame applied so far, in bytes.
   uint64_t largest_frame() const { return largest_frame_; }
@@ -67,6 +70,8 @@ class StreamChecker {
   std::string last_producer_;
   int frames_ = 0;
   int snapshots_ = 0;
+  int block_page_frames_ = 0;
+  int frame_page_frames_ = 0;
   uint64_t largest_frame_ = 0;
   uint32_t largest_frame_chunks_ = 0;
 };
