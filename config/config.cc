@@ -71,12 +71,11 @@ Status PageEncodingKey(const YAML::Node& n, const std::string& what, std::string
 
 Result<DatabaseConfig> ParseDatabase(const YAML::Node& n, size_t index) {
   const std::string what = fmt::format("dbs[{}]", index);
-  LTXBUS_RETURN_IF_ERROR(
-      CheckKeys(n,
-                {"path", "name", "bus", "monitor-interval", "busy-timeout",
-                 "min-checkpoint-page-count", "checkpoint-interval", "wal-warn-size", "chunk-size",
-                 "page-encoding"},
-                what));
+  LTXBUS_RETURN_IF_ERROR(CheckKeys(
+      n,
+      {"path", "name", "bus", "monitor-interval", "busy-timeout", "min-checkpoint-page-count",
+       "checkpoint-interval", "wal-warn-size", "chunk-size", "page-encoding"},
+      what));
   DatabaseConfig db;
   if (!n["path"]) return Status::InvalidArgument("{} ({}) has no 'path'", what, Where(n));
   LTXBUS_ASSIGN_OR_RETURN(db.path, String(n["path"], "path"));
