@@ -395,9 +395,10 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o, int row_bytes) {
                  fmt::format("127.0.0.1:{}", port), "-max-batch", std::to_string(o.max_batch)});
   LTXBUS_ASSIGN_OR_RETURN(Process fol, SpawnLogged(follow, log));
   // The clock starts with the follower's process: its metrics cannot say
-  // when applying began (they may first answer after the first batch), and
-  // starting the clock there overstated the rate up to 3x. Start-up
-  // (connecting, subscribing, opening the replica) is ~20 ms of it.
+  // when applying began (the replica's position first shows once the first
+  // batch is committed), and starting the clock at that sight overstated the
+  // rate up to 3x. Start-up (connecting, subscribing, opening the replica)
+  // is ~20 ms of it.
   const auto start = Clock::now();
   ApplyResult res;
   res.row_bytes = row_bytes;
