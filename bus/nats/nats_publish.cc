@@ -133,6 +133,11 @@ Result<uint64_t> PublishChunk(PublishState& st, ChunkHeaders& h, std::string_vie
   // Built again when a takeover changes the attempt.
   std::string msg_id;
   MsgPtr msg;
+  struct RetireOnReturn {
+    RetiredMessages& retired;
+    MsgPtr& msg;
+    ~RetireOnReturn() { retired.Add(std::move(msg)); }
+  } retire_on_return{st.retired, msg};
   auto build = [&]() -> Status {
     msg_id = MsgIdFor(h);
     natsMsg* raw = nullptr;

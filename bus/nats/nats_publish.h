@@ -92,6 +92,8 @@ struct PublishState {
   std::string inbox;
   SubscriptionPtr replies;
   uint64_t next_token = 1;
+  // Chunks sent and replies read, destroyed a few dozen at a time.
+  RetiredMessages retired;
 };
 
 // "<db>:<txid>:<attempt>:<chunk>:<producer>": unique per stored chunk, since

@@ -17,35 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// cnats frees every destroyed message on its garbage-collector thread and
-// wakes that thread whenever its list was empty, which for messages
-// destroyed one at a time is once per message: a cross-CPU wake-up and two
-// context switches each, a tenth of a catching-up follower's time (perf,
-// bench/RESULTS.md). Destroyed a batch at a time, one wake-up serves the
-// batch. Only small messages wait: a large one is destroyed at once, so its
-// memory is reused for the next one while still warm (holding 512 KiB chunks
-// back cost a fifth of the apply rate of 100-page transactions).
-class RetiredMessages {
- public:
-  void Add(MsgPtr msg) {
-    const auto size = static_cast<size_t>(natsMsg_GetDataLength(msg.get()));
-    if (size >= kMaxBytes / 4) return;  // destroyed now
-    bytes_ += size;
-    msgs_.push_back(std::move(msg));
-    if (msgs_.size() >= kMaxMessages || bytes_ >= kMaxBytes) Clear();
-  }
-  void Clear() {
-    msgs_.clear();
-    bytes_ = 0;
-  }
-
- private:
-  static constexpr size_t kMaxMessages = 64;
-  static constexpr size_t kMaxBytes = size_t{256} << 10;
-  std::vector<MsgPtr> msgs_;
-  size_t bytes_ = 0;
-};
-
 class NatsSubscriber final : public Subscriber {
  public:
   NatsSubscriber(std::shared_ptr<Connection> conn, std::string database, std::string subject)

@@ -174,6 +174,7 @@ Status ChunkWindow::Send(const ChunkHeaders& h, std::string payload) {
                                    h.index, ltx::FormatTXID(h.frame.max_txid)));
   }
   s = natsConnection_PublishMsg(st_.conn->nc(), msg.get());
+  st_.retired.Add(std::move(msg));
   p.payload = std::move(payload);
   p.deadline = Clock::now() + std::min(kTryWait, st_.options.ack_timeout);
   if (s != NATS_OK) {
@@ -210,6 +211,7 @@ Status ChunkWindow::Receive(Clock::time_point until, bool all) {
       return Status::OK();
     }
     Record(reply.get());
+    st_.retired.Add(std::move(reply));
   }
 }
 
