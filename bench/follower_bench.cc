@@ -394,11 +394,11 @@ Result<ApplyResult> RunApply(const Tools& t, const Options& o, int row_bytes) {
                 {t.ltxbus, "follow", url, "app.db", "-o", replica, "-metrics-addr",
                  fmt::format("127.0.0.1:{}", port), "-max-batch", std::to_string(o.max_batch)});
   LTXBUS_ASSIGN_OR_RETURN(Process fol, SpawnLogged(follow, log));
-  // The clock starts with the follower's process: its metrics cannot say
-  // when applying began (the replica's position first shows once the first
-  // batch is committed), and starting the clock at that sight overstated the
-  // rate up to 3x. Start-up (connecting, subscribing, opening the replica)
-  // is ~20 ms of it.
+  // The clock starts with the follower's process. Its metrics cannot say
+  // when applying began: the applied TXID moves only when a batch commits, so
+  // a clock started at its last unchanged reading left the first batch's
+  // time out while counting its pages (up to 3x the rate). Start-up
+  // (connecting, subscribing, opening the replica) is ~20 ms of it.
   const auto start = Clock::now();
   ApplyResult res;
   res.row_bytes = row_bytes;
