@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <sstream>
 
@@ -125,7 +126,7 @@ std::string Report::Markdown() const {
   m += "# Producer benchmarks\n\n";
   m += fmt::format(
       "`ltxbus replicate` (Release build, default settings: 100 ms monitor interval, 512 KiB "
-      "chunks, LZ4 frames) on loopback against nats-server (JetStream, file storage) and "
+      "chunks, LZ4 blocks) on loopback against nats-server (JetStream, file storage) and "
       "Kafka 3.9.1 (KRaft, one node), both started fresh by `scripts/servers/`. The app is "
       "`bench/producer_bench_app` (C, system SQLite {}), a separate process; each transaction "
       "is `BEGIN IMMEDIATE`, one `INSERT` of a 100-byte random blob, `COMMIT`, with "
@@ -247,13 +248,20 @@ std::string Report::Markdown() const {
     m += "| Bus | commits/s | samples | visible p50 | p90 | p99 | max | stored p50 | stored p99 "
          "|\n";
     m += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    // Whole milliseconds; a stored time a fraction before the commit (Kafka's
+    // CreateTime is truncated to the millisecond) prints as 0, not -0.
+    auto whole_ms = [](double ms) {
+      const double r = std::round(ms);
+      return r == 0 ? 0.0 : r;
+    };
     for (const LatencyResult& l : latency) {
       std::vector<double> v = l.visible_ms, s = l.stored_ms;
       m += fmt::format(
           "| {} | {} | {} | {:.1f} ms | {:.1f} ms | {:.1f} ms | {:.1f} ms | {:.0f} ms | {:.0f} ms "
           "|\n",
           Name(l.replicator), Commas(l.rate), v.size(), Percentile(v, 50), Percentile(v, 90),
-          Percentile(v, 99), Percentile(v, 100), Percentile(s, 50), Percentile(s, 99));
+          Percentile(v, 99), Percentile(v, 100), whole_ms(Percentile(s, 50)),
+          whole_ms(Percentile(s, 99)));
     }
     m += "\n";
   }
