@@ -170,8 +170,17 @@ TEST_F(ArchiverTest, EveryTxidRestoresAcrossRestartsWhileCompactingAtEveryStep) 
   auto a = Archiver::Open(Env::Default(), bus_, *store_, Options());
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ArchiveUntil(**a, 40);
-  // Let the levels and a snapshot catch up with the end.
-  for (int i = 0; i < 20; i++) ASSERT_TRUE((*a)->Step(Millis(2)).ok());
+  // Let the levels and a snapshot catch up with the end: steps until a
+  // snapshot holds TXID 40 (every 7 ms), as many as a fast machine needs.
+  auto snapshot_txid = [&] {
+    const auto snapshots = FilesAtLevel((*a)->manifest().files, kSnapshotLevel);
+    return snapshots.empty() ? ltx::TXID{0} : snapshots.back().max_txid;
+  };
+  const int64_t deadline = Env::Default()->NowUnixMillis() + 30000;
+  for (int i = 0; i < 20 || (snapshot_txid() < 40 && Env::Default()->NowUnixMillis() < deadline);
+       i++) {
+    ASSERT_TRUE((*a)->Step(Millis(2)).ok());
+  }
   ASSERT_TRUE((*a)->Close().ok());
 
   const std::vector<ArchiveFile>& files = (*a)->manifest().files;
@@ -318,7 +327,13 @@ TEST_F(ArchiverTest, CompactsItsOwnL0FilesWithoutDownloadingThem) {
   ArchiveUntil(**a, 1);
   const uint64_t gets = store_->Requests().get;
   ArchiveUntil(**a, 20);
-  for (int i = 0; i < 5; i++) ASSERT_TRUE((*a)->Step(Millis(2)).ok());
+  // Steps until level 1 (every 1 ms) has compacted, however fast they run.
+  const int64_t deadline = Env::Default()->NowUnixMillis() + 30000;
+  for (int i = 0; i < 5 || (FilesAtLevel((*a)->manifest().files, 1).empty() &&
+                            Env::Default()->NowUnixMillis() < deadline);
+       i++) {
+    ASSERT_TRUE((*a)->Step(Millis(2)).ok());
+  }
   ASSERT_TRUE((*a)->Close().ok());
   EXPECT_FALSE(FilesAtLevel((*a)->manifest().files, 1).empty());
   EXPECT_EQ(store_->Requests().get, gets);
