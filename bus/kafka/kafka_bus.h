@@ -1,9 +1,9 @@
 // The Kafka bus (docs/message-format.md, "Kafka"): one topic; all frames of a
 // database on one partition, chosen by Kafka's murmur2 of the database name
 // (what a Java producer keyed by the name would pick); each frame one Kafka
-// transaction by a producer whose transactional.id is derived from the
-// database, so read_committed consumers see whole frames only and a newer
-// publisher fences the older one. Offsets are partition offsets; they are
+// transaction, by one of two producers that take turns, with transactional.ids
+// derived from the database, so read_committed consumers see whole frames only
+// and a newer publisher fences the older one. Offsets are partition offsets; they are
 // sparse, since transaction markers and aborted frames occupy offsets too.
 //
 // URL: kafka://host:port[,host:port]/TOPIC[?option=value&...]; the options

@@ -46,12 +46,14 @@ using RdPtr = std::unique_ptr<T, RdDeleter>;
 //   partitions=N               partitions of a topic we create (default 1)
 //   replication=N              replication factor of a topic we create (default 1)
 //   create=true|false          create the topic if missing (default true)
-//   transactional-id-prefix=P  transactional.id = P + escaped database (default "ltxbus-")
+//   transactional-id-prefix=P  transactional.ids P + escaped database, and the same + ".1"
+//                              (default "ltxbus-")
 //   timeout-ms=N               bound on connecting, metadata and offset queries (default 10000)
 //   transaction-timeout-ms=N   transaction.timeout.ms (default 60000): how long a crashed
 //                              producer's open frame can hold back read_committed consumers
-//   transaction-gap-ms=N       least time from the end of one of a publisher's Kafka
-//                              transactions to the start of its next (default 3; 0: none)
+//   transaction-gap-ms=N       least time from the end of a publisher's Kafka transaction
+//                              to the start of the next on the same transactional.id, or
+//                              on either after a busy one (default 3; 0: none)
 //   log-level=N                librdkafka's log_level, syslog numbering (default 6); its
 //                              logs go to spdlog (errors and warnings as warn)
 //   rdkafka.<property>=V       passed through to every librdkafka client (security etc.)
@@ -66,9 +68,10 @@ struct KafkaSettings {
   Millis timeout{10000};
   Millis transaction_timeout{60000};
   // The coordinator completes a transaction (writes its markers) after its
-  // commit returned; a next transaction that starts before that is refused
-  // (CONCURRENT_TRANSACTIONS) and retried by librdkafka only 20 ms later.
-  // Waiting this long first costs less (bench/RESULTS.md, issue 4).
+  // commit returned; a next transaction of the same transactional.id that
+  // starts before that is refused (CONCURRENT_TRANSACTIONS) and retried by
+  // librdkafka only 20 ms later. Waiting this long first costs less
+  // (bench/RESULTS.md, issue 4); see NextTransactionAt in the publisher.
   Millis transaction_gap{3};
   int log_level = 6;
   std::vector<std::pair<std::string, std::string>> passthrough;

@@ -4,6 +4,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "bus/bus.h"
 #include "bus/kafka/kafka_client.h"
@@ -15,6 +17,11 @@ struct DatabaseLocation {
   std::string database;
   int32_t partition = 0;
 };
+
+// The transactional.ids of the database's publisher, in the order its
+// transactions use them: settings.txn_prefix + the escaped name, then the
+// same + ".1". A publisher fences older ones on both (init_transactions).
+std::vector<std::string> TransactionalIds(const KafkaSettings& settings, std::string_view database);
 
 Result<std::unique_ptr<Publisher>> NewPublisher(const KafkaSettings& settings,
                                                 const DatabaseLocation& where,

@@ -24,6 +24,7 @@
 #include "bus/assembler.h"
 #include "bus/bus.h"
 #include "bus/kafka/kafka_client.h"
+#include "bus/kafka/kafka_internal.h"
 #include "tests/support/testbed.h"
 
 namespace ltxbus::bus {
@@ -375,12 +376,74 @@ TEST_F(KafkaBusTest, SecondPublisherFencesTheFirst) {
   EXPECT_EQ(frames[2].id(), Id("app.db", 3, "third"));
 }
 
-// A batch is one Kafka transaction of many frames: all of them become
-// visible at EndBatch, each its own frame; a batch with a failed frame is
-// aborted whole and stays invisible; a fenced batch fails with Conflict.
-// A publisher starts its next Kafka transaction no sooner than
-// transaction-gap-ms after its last one ended (kafka_client.h); frames
-// published back to back still arrive whole and in order.
+// A publisher's transactions alternate between its two transactional ids
+// (kafka_publisher.cc, "lanes"), and it is fenced on either: a producer that
+// takes one id over fails the publisher's next transaction on that id, with
+// Conflict naming it; a new publisher takes both; frames from both ids arrive
+// whole and in order.
+TEST_F(KafkaBusTest, TransactionsAlternateBetweenTwoIdsAndEitherFences) {
+  auto bus = Connect("?transactional-id-prefix=lanes-");
+  ASSERT_NE(bus, nullptr);
+  auto endpoint = Endpoint::Parse(fmt::format("kafka://{}/{}?transactional-id-prefix=lanes-",
+                                              env(ServerKind::kKafka, "KAFKA_BOOTSTRAP"), topic_));
+  ASSERT_TRUE(endpoint.ok());
+  auto settings = kafka::KafkaSettings::FromEndpoint(*endpoint);
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  const std::vector<std::string> ids = kafka::TransactionalIds(*settings, "app.db");
+  ASSERT_EQ(ids, (std::vector<std::string>{"lanes-app%2Edb", "lanes-app%2Edb.1"}));
+  // Takes `id` over, as a publisher of another process would.
+  auto take_over = [&](const std::string& id) {
+    auto client = kafka::NewClient(*settings, RD_KAFKA_PRODUCER, {{"transactional.id", id}});
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    if (!client.ok()) return;
+    kafka::RdPtr<rd_kafka_error_t> e(
+        rd_kafka_init_transactions(client->get(), static_cast<int>(kWait.count())));
+    EXPECT_EQ(e, nullptr) << rd_kafka_error_string(e.get());
+  };
+
+  std::vector<std::string> frames;
+  auto first = OpenPublisher(*bus, "app.db", nullptr, 1000);
+  ASSERT_NE(first, nullptr);
+  frames.push_back(Bytes(2500, 1));
+  ASSERT_TRUE(Publish(*first, Id("app.db", 1), frames.back()).ok());  // first id
+  take_over(ids[1]);
+  auto fenced = Publish(*first, Id("app.db", 2, "zombie"), Bytes(2500, 2));  // second id
+  ASSERT_FALSE(fenced.ok());
+  EXPECT_EQ(fenced.status().code(), Status::Code::kConflict) << fenced.status().ToString();
+  EXPECT_THAT(fenced.status().message(), HasSubstr("'" + ids[1] + "'"));
+
+  auto second = OpenPublisher(*bus, "app.db", nullptr, 1000);
+  ASSERT_NE(second, nullptr);
+  for (ltx::TXID t = 2; t <= 5; t++) {
+    frames.push_back(Bytes(1500 * t, static_cast<uint32_t>(t)));
+    auto sent = Publish(*second, Id("app.db", t), frames.back());
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  take_over(ids[0]);
+  fenced = Publish(*second, Id("app.db", 6, "zombie"), Bytes(100, 6));  // first id again
+  ASSERT_FALSE(fenced.ok());
+  EXPECT_EQ(fenced.status().code(), Status::Code::kConflict) << fenced.status().ToString();
+  EXPECT_THAT(fenced.status().message(), HasSubstr("'" + ids[0] + "'"));
+
+  auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
+  ASSERT_NE(sub, nullptr);
+  std::vector<std::string> drops;
+  auto got = Assemble(ReadChunksUntil(*sub, [](const Chunk& c) { return IsLastOf(c, 5); }), &drops);
+  EXPECT_THAT(drops, ::testing::IsEmpty());
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].id(), Id("app.db", i + 1));
+    auto bytes = got[i].ReadAll();
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_TRUE(*bytes == frames[i]) << "frame " << i << " bytes differ";
+  }
+}
+
+// A publisher starts a Kafka transaction no sooner than transaction-gap-ms
+// after the last one on the same transactional id ended, and after a busy
+// one (a backlog of 16 frames or more) no sooner than that after it, on
+// either id (NextTransactionAt); frames published back to back still arrive
+// whole and in order.
 TEST_F(KafkaBusTest, BackToBackFramesWaitTheTransactionGap) {
   auto bus = Connect("?transaction-gap-ms=40");
   ASSERT_NE(bus, nullptr);
@@ -395,13 +458,30 @@ TEST_F(KafkaBusTest, BackToBackFramesWaitTheTransactionGap) {
     ASSERT_TRUE(sent.ok()) << sent.status().ToString();
   }
   const auto took = std::chrono::duration_cast<Millis>(steady_clock::now() - start);
-  EXPECT_GE(took.count(), 5 * 40) << "five transactions after the first, each 40 ms after the last";
+  // The transactions alternate between the publisher's two transactional
+  // ids; each id waits the gap after its own last transaction, so TXIDs 3
+  // and 5 (like 4 and 6) start at least 40 ms after each other.
+  EXPECT_GE(took.count(), 2 * 40) << "TXID 6 starts no sooner than 80 ms after TXID 2";
+
+  // A busy transaction: the next one, on the other id (whose last one ended
+  // before this began), still waits the gap after it.
+  ASSERT_TRUE(pub->BeginBatch().ok());
+  for (ltx::TXID t = 7; t <= 22; t++) {
+    frames.push_back(Bytes(10 * t, static_cast<uint32_t>(t)));
+    ASSERT_TRUE(Publish(*pub, Id("app.db", t), frames.back()).ok());
+  }
+  ASSERT_TRUE(pub->EndBatch().ok());
+  const auto batch_end = steady_clock::now();
+  frames.push_back(Bytes(100, 23));
+  ASSERT_TRUE(Publish(*pub, Id("app.db", 23), frames.back()).ok());
+  EXPECT_GE(std::chrono::duration_cast<Millis>(steady_clock::now() - batch_end).count(), 40)
+      << "the frame after a 16-frame batch waits the gap";
 
   auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
   ASSERT_NE(sub, nullptr);
   std::vector<std::string> drops;
   auto got =
-      Assemble(ReadChunksUntil(*sub, [&](const Chunk& c) { return IsLastOf(c, 6); }), &drops);
+      Assemble(ReadChunksUntil(*sub, [&](const Chunk& c) { return IsLastOf(c, 23); }), &drops);
   EXPECT_THAT(drops, ::testing::IsEmpty());
   ASSERT_EQ(got.size(), frames.size());
   for (size_t i = 0; i < got.size(); i++) {
@@ -420,6 +500,9 @@ TEST_F(KafkaBusTest, BackToBackFramesWaitTheTransactionGap) {
   EXPECT_THAT(settings.status().message(), HasSubstr("transaction-gap-ms"));
 }
 
+// A batch is one Kafka transaction of many frames: all of them become
+// visible at EndBatch, each its own frame; a batch with a failed frame is
+// aborted whole and stays invisible; a fenced batch fails with Conflict.
 TEST_F(KafkaBusTest, ABatchIsOneTransactionOfManyFrames) {
   auto bus = Connect("?transactional-id-prefix=batch-");
   ASSERT_NE(bus, nullptr);
