@@ -1,6 +1,7 @@
 // The Kafka Publisher: two transactional producers per database, taking turns;
 // each frame is one Kafka transaction of chunk messages on the database's
 // partition, or, in a batch, many frames share one Kafka transaction.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -31,6 +32,9 @@ using RdError = RdPtr<rd_kafka_error_t>;
 // One transactional producer of a database's publisher.
 struct Lane {
   Client client;
+  // Held so the client keeps the topic's metadata (declared after the
+  // client: destroyed before it).
+  RdPtr<rd_kafka_topic_t> topic;
   std::string transactional_id;
   // When its last transaction was committed or aborted (for transaction_gap).
   std::chrono::steady_clock::time_point last_end{};
@@ -65,6 +69,7 @@ class ProducerCore {
     const Deadline deadline(options_.ack_timeout);
     for (current_ = 0; current_ < lanes_.size(); current_++) {
       LTXBUS_RETURN_IF_ERROR(InitLane(deadline));
+      LTXBUS_RETURN_IF_ERROR(LearnPartitionLeader(deadline));
     }
     current_ = 0;
     return Status::OK();
@@ -302,6 +307,29 @@ class ProducerCore {
     }
   }
 
+  // A client learns where the topic's partitions are only when it first
+  // produces to it, and then only at its next metadata refresh: 150 ms to
+  // over half a second that the first transaction of the second lane would
+  // otherwise wait.
+  Status LearnPartitionLeader(const Deadline& deadline) {
+    Lane& lane = lanes_[current_];
+    lane.topic.reset(rd_kafka_topic_new(lane.client.get(), settings_.topic.c_str(), nullptr));
+    if (lane.topic == nullptr) {
+      return KafkaStatus(rd_kafka_last_error(), Describe("opening the topic"));
+    }
+    const rd_kafka_metadata_t* raw = nullptr;
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(lane.client.get(), 0, lane.topic.get(), &raw,
+                                                      std::max(deadline.RemainingMs(), 1));
+    RdPtr<const rd_kafka_metadata_t> md(raw);
+    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+      return lane.client.TimedOut(Describe("reading the topic's metadata"), options_.ack_timeout);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(err, Describe("reading the topic's metadata"));
+    }
+    return Status::OK();
+  }
+
   // The transaction ended (committed or aborted): the next one goes on the
   // other lane.
   void EndTransaction() {
@@ -533,7 +561,7 @@ Result<std::unique_ptr<Publisher>> NewPublisher(const KafkaSettings& settings,
         {"transaction.timeout.ms", std::to_string(settings.transaction_timeout.count())},
     };
     LTXBUS_ASSIGN_OR_RETURN(Client client, NewClient(settings, RD_KAFKA_PRODUCER, extra));
-    lanes.push_back(Lane{std::move(client), std::move(transactional_id)});
+    lanes.push_back(Lane{std::move(client), nullptr, std::move(transactional_id)});
   }
   auto core = std::make_shared<ProducerCore>(std::move(lanes), settings, where, options);
   return std::unique_ptr<Publisher>(std::make_unique<KafkaPublisher>(std::move(core)));
