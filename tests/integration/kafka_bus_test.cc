@@ -110,6 +110,22 @@ bool IsLastOf(const Chunk& c, ltx::TXID txid) {
   return c.headers.last && c.headers.frame.max_txid == txid;
 }
 
+// Reads the database's frames from `sub` until TXID frames.size() and expects
+// exactly `frames`, as TXIDs 1, 2, ..., whole and in order.
+void ExpectFrames(Subscriber& sub, const std::vector<std::string>& frames) {
+  std::vector<std::string> drops;
+  auto got = Assemble(
+      ReadChunksUntil(sub, [&](const Chunk& c) { return IsLastOf(c, frames.size()); }), &drops);
+  EXPECT_THAT(drops, ::testing::IsEmpty());
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].id(), Id("app.db", i + 1));
+    auto bytes = got[i].ReadAll();
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_TRUE(*bytes == frames[i]) << "frame " << i << " bytes differ";
+  }
+}
+
 // librdkafka logs through spdlog; a test keeps them in memory and prints
 // them only if it failed (expected errors, such as fencing, log too).
 class QuietLogs {
@@ -427,16 +443,7 @@ TEST_F(KafkaBusTest, TransactionsAlternateBetweenTwoIdsAndEitherFences) {
 
   auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
   ASSERT_NE(sub, nullptr);
-  std::vector<std::string> drops;
-  auto got = Assemble(ReadChunksUntil(*sub, [](const Chunk& c) { return IsLastOf(c, 5); }), &drops);
-  EXPECT_THAT(drops, ::testing::IsEmpty());
-  ASSERT_EQ(got.size(), frames.size());
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i].id(), Id("app.db", i + 1));
-    auto bytes = got[i].ReadAll();
-    ASSERT_TRUE(bytes.ok());
-    EXPECT_TRUE(*bytes == frames[i]) << "frame " << i << " bytes differ";
-  }
+  ExpectFrames(*sub, frames);
 }
 
 // A publisher starts a Kafka transaction no sooner than transaction-gap-ms
@@ -479,17 +486,7 @@ TEST_F(KafkaBusTest, BackToBackFramesWaitTheTransactionGap) {
 
   auto sub = Subscribe(*bus, "app.db", {StartPosition::Kind::kBeginning});
   ASSERT_NE(sub, nullptr);
-  std::vector<std::string> drops;
-  auto got =
-      Assemble(ReadChunksUntil(*sub, [&](const Chunk& c) { return IsLastOf(c, 23); }), &drops);
-  EXPECT_THAT(drops, ::testing::IsEmpty());
-  ASSERT_EQ(got.size(), frames.size());
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i].id(), Id("app.db", i + 1));
-    auto bytes = got[i].ReadAll();
-    ASSERT_TRUE(bytes.ok());
-    EXPECT_TRUE(*bytes == frames[i]) << "frame " << i << " bytes differ";
-  }
+  ExpectFrames(*sub, frames);
 
   // Out of range: refused, not clamped.
   auto endpoint = Endpoint::Parse("kafka://127.0.0.1:9092/t?transaction-gap-ms=5000");
