@@ -88,8 +88,8 @@ class ProducerCore {
   // of its lane, and, after a transaction that carried a backlog, also
   // transaction_gap after that one. A busy producer thus gathers commits for
   // a while into fewer, larger transactions (each costs the broker several
-  // requests and log appends whatever it holds: alternating without a pause
-  // cut the highest sustained rate by a quarter); a quiet one starts at once.
+  // requests and log appends whatever it holds), as with one lane; a quiet
+  // one starts at once.
   std::chrono::steady_clock::time_point NextTransactionAt() const {
     auto at = lanes_[current_].last_end + settings_.transaction_gap;
     if (last_was_busy_) at = std::max(at, last_end_ + settings_.transaction_gap);
