@@ -51,7 +51,9 @@ void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* opaque)
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (events->delivery_error == RD_KAFKA_RESP_ERR_NO_ERROR) {
       events->delivery_error = msg->err;
-      events->delivery_error_text = rd_kafka_message_errstr(msg);
+      // Not rd_kafka_message_errstr(): for a produced message it returns the
+      // payload, which is not NUL-terminated (ASan caught the overread).
+      events->delivery_error_text = rd_kafka_err2str(msg->err);
     }
   } else if (msg->offset > events->max_offset) {
     events->max_offset = msg->offset;
