@@ -115,6 +115,17 @@ class ArchiverTest : public ::testing::Test {
     ASSERT_EQ(a.archived_txid(), txid);
   }
 
+  // Steps at least `min_steps` times, then until `done` holds (bounded by
+  // 30 s): compaction and snapshots run on timers a fast host can outpace.
+  template <typename Done>
+  void StepUntil(Archiver& a, int min_steps, Done done) {
+    const int64_t deadline = Env::Default()->NowUnixMillis() + 30000;
+    for (int i = 0; i < min_steps || (!done() && Env::Default()->NowUnixMillis() < deadline); i++) {
+      Status s = a.Step(Millis(2));
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+
   Pages RestoreTo(const RestoreTarget& target, bool expect_checksum = true) {
     RestoreOptions o;
     o.output = dir_.Join("restored.db");
@@ -176,11 +187,7 @@ TEST_F(ArchiverTest, EveryTxidRestoresAcrossRestartsWhileCompactingAtEveryStep) 
     const auto snapshots = FilesAtLevel((*a)->manifest().files, kSnapshotLevel);
     return snapshots.empty() ? ltx::TXID{0} : snapshots.back().max_txid;
   };
-  const int64_t deadline = Env::Default()->NowUnixMillis() + 30000;
-  for (int i = 0; i < 20 || (snapshot_txid() < 40 && Env::Default()->NowUnixMillis() < deadline);
-       i++) {
-    ASSERT_TRUE((*a)->Step(Millis(2)).ok());
-  }
+  StepUntil(**a, 20, [&] { return snapshot_txid() >= 40; });
   ASSERT_TRUE((*a)->Close().ok());
 
   const std::vector<ArchiveFile>& files = (*a)->manifest().files;
@@ -328,12 +335,7 @@ TEST_F(ArchiverTest, CompactsItsOwnL0FilesWithoutDownloadingThem) {
   const uint64_t gets = store_->Requests().get;
   ArchiveUntil(**a, 20);
   // Steps until level 1 (every 1 ms) has compacted, however fast they run.
-  const int64_t deadline = Env::Default()->NowUnixMillis() + 30000;
-  for (int i = 0; i < 5 || (FilesAtLevel((*a)->manifest().files, 1).empty() &&
-                            Env::Default()->NowUnixMillis() < deadline);
-       i++) {
-    ASSERT_TRUE((*a)->Step(Millis(2)).ok());
-  }
+  StepUntil(**a, 5, [&] { return !FilesAtLevel((*a)->manifest().files, 1).empty(); });
   ASSERT_TRUE((*a)->Close().ok());
   EXPECT_FALSE(FilesAtLevel((*a)->manifest().files, 1).empty());
   EXPECT_EQ(store_->Requests().get, gets);

@@ -8,36 +8,6 @@ namespace ltxbus::bus {
 namespace kafka {
 namespace {
 
-// The topic's partition count once every partition has a leader; 0 while it
-// is still being created; nullopt if it does not exist.
-Result<std::optional<int32_t>> TopicPartitions(const Client& client, const KafkaSettings& settings,
-                                               const Deadline& deadline) {
-  const std::string what =
-      fmt::format("reading metadata of topic '{}' from {}", settings.topic, settings.servers);
-  RdPtr<rd_kafka_topic_t> rkt(rd_kafka_topic_new(client.get(), settings.topic.c_str(), nullptr));
-  if (rkt == nullptr) return KafkaStatus(rd_kafka_last_error(), what);
-  const rd_kafka_metadata_t* raw = nullptr;
-  rd_kafka_resp_err_t err =
-      rd_kafka_metadata(client.get(), 0, rkt.get(), &raw, std::max(deadline.RemainingMs(), 1));
-  RdPtr<const rd_kafka_metadata_t> md(raw);
-  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
-    return client.TimedOut(what, settings.timeout);
-  }
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, what);
-  for (int i = 0; i < md->topic_cnt; i++) {
-    const rd_kafka_metadata_topic_t& t = md->topics[i];
-    if (settings.topic != t.topic) continue;
-    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return std::optional<int32_t>();
-    if (t.err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) return std::optional<int32_t>(0);
-    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(t.err, what);
-    for (int p = 0; p < t.partition_cnt; p++) {
-      if (t.partitions[p].leader < 0) return std::optional<int32_t>(0);
-    }
-    return std::optional<int32_t>(t.partition_cnt);
-  }
-  return std::optional<int32_t>();
-}
-
 Status CreateTopic(const Client& client, const KafkaSettings& settings, const Deadline& deadline) {
   const std::string what =
       fmt::format("creating topic '{}' ({} partitions, replication {}) on {}", settings.topic,

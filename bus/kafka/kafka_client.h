@@ -159,6 +159,13 @@ struct Watermarks {
 Result<Watermarks> QueryWatermarks(const Client& client, const std::string& topic,
                                    int32_t partition, Millis timeout);
 
+// The topic's partition count once every partition has a leader; 0 while it
+// is still being created; nullopt if it does not exist. With keep_topic, the
+// topic handle is kept there, so the client keeps the metadata it just read.
+Result<std::optional<int32_t>> TopicPartitions(const Client& client, const KafkaSettings& settings,
+                                               const Deadline& deadline,
+                                               RdPtr<rd_kafka_topic_t>* keep_topic = nullptr);
+
 // The value of header `name` on `msg`, or nullopt.
 std::optional<std::string_view> HeaderValue(const rd_kafka_message_t* msg, std::string_view name);
 std::map<std::string, std::string> AllHeaders(const rd_kafka_message_t* msg);

@@ -313,21 +313,7 @@ class ProducerCore {
   // otherwise wait.
   Status LearnPartitionLeader(const Deadline& deadline) {
     Lane& lane = lanes_[current_];
-    lane.topic.reset(rd_kafka_topic_new(lane.client.get(), settings_.topic.c_str(), nullptr));
-    if (lane.topic == nullptr) {
-      return KafkaStatus(rd_kafka_last_error(), Describe("opening the topic"));
-    }
-    const rd_kafka_metadata_t* raw = nullptr;
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(lane.client.get(), 0, lane.topic.get(), &raw,
-                                                      std::max(deadline.RemainingMs(), 1));
-    RdPtr<const rd_kafka_metadata_t> md(raw);
-    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
-      return lane.client.TimedOut(Describe("reading the topic's metadata"), options_.ack_timeout);
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(err, Describe("reading the topic's metadata"));
-    }
-    return Status::OK();
+    return TopicPartitions(lane.client, settings_, deadline, &lane.topic).status();
   }
 
   // The transaction ended (committed or aborted): the next one goes on the
